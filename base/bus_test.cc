@@ -1,0 +1,107 @@
+#include "base/bus.h"
+
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace microvm {
+namespace {
+
+// Records every access; reads return the low byte of the offset.
+class Recorder : public BusDevice {
+ public:
+  struct Access {
+    bool write;
+    uint64_t offset;
+    size_t size;
+  };
+  void Read(uint64_t offset, absl::Span<uint8_t> data) override {
+    log.push_back({false, offset, data.size()});
+    for (auto& b : data) b = static_cast<uint8_t>(offset);
+  }
+  void Write(uint64_t offset, absl::Span<const uint8_t> data) override {
+    log.push_back({true, offset, data.size()});
+  }
+  std::vector<Access> log;
+};
+
+TEST(BusTest, RejectsOverlapsAndBadRanges) {
+  Bus bus("test");
+  auto dev = std::make_shared<Recorder>();
+  ASSERT_TRUE(bus.Register(0x100, 0x10, dev, "a").ok());
+  EXPECT_EQ(bus.Register(0x100, 0x10, dev, "same").code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(bus.Register(0x10f, 1, dev, "last byte").code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(bus.Register(0xf8, 0x9, dev, "first byte").code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(bus.Register(0x0, 0x1000, dev, "cover").code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(bus.Register(0x104, 2, dev, "inside").code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(bus.Register(0x200, 0, dev, "empty").code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bus.Register(~0ull, 2, dev, "wraps").code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bus.Register(0x200, 1, nullptr, "null").code(),
+            absl::StatusCode::kInvalidArgument);
+  // Adjacent on both sides is fine.
+  EXPECT_TRUE(bus.Register(0xf0, 0x10, dev, "below").ok());
+  EXPECT_TRUE(bus.Register(0x110, 0x10, dev, "above").ok());
+  EXPECT_EQ(bus.size(), 3u);
+}
+
+TEST(BusTest, DispatchesWithOffsetsAndMissesReadAllOnes) {
+  Bus bus("test");
+  auto a = std::make_shared<Recorder>();
+  auto b = std::make_shared<Recorder>();
+  ASSERT_TRUE(bus.Register(0x1000, 0x100, a, "a").ok());
+  ASSERT_TRUE(bus.Register(0x2000, 0x8, b, "b").ok());
+
+  uint8_t buf[8];
+  EXPECT_TRUE(bus.Read(0x1042, absl::MakeSpan(buf, 2)));
+  EXPECT_EQ(buf[0], 0x42);
+  EXPECT_TRUE(bus.Write(0x2004, absl::MakeConstSpan(buf, 4)));
+  ASSERT_EQ(b->log.size(), 1u);
+  EXPECT_TRUE(b->log[0].write);
+  EXPECT_EQ(b->log[0].offset, 4u);
+  EXPECT_EQ(b->log[0].size, 4u);
+
+  // Straddling the end of a range is a miss, not a partial access.
+  EXPECT_FALSE(bus.Read(0x2006, absl::MakeSpan(buf, 4)));
+  EXPECT_EQ(buf[0], 0xff);
+  EXPECT_EQ(buf[3], 0xff);
+  EXPECT_FALSE(bus.Write(0x3000, absl::MakeConstSpan(buf, 1)));
+  EXPECT_FALSE(bus.Read(0xfff, absl::MakeSpan(buf, 1)));
+  EXPECT_EQ(b->log.size(), 1u);
+}
+
+TEST(BusTest, UnregisterRemovesExactlyOneRange) {
+  Bus bus("test");
+  auto a = std::make_shared<Recorder>();
+  ASSERT_TRUE(bus.Register(0x10, 0x10, a, "a").ok());
+  EXPECT_EQ(bus.Unregister(0x11).code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(bus.Unregister(0x10).ok());
+  uint8_t byte;
+  EXPECT_FALSE(bus.Read(0x10, absl::MakeSpan(&byte, 1)));
+  EXPECT_TRUE(bus.Register(0x10, 0x10, a, "again").ok());
+}
+
+TEST(BusTest, ManyRangesLookUpCorrectly) {
+  Bus bus("test");
+  std::vector<std::shared_ptr<Recorder>> devs;
+  for (int i = 0; i < 1000; ++i) {
+    devs.push_back(std::make_shared<Recorder>());
+    ASSERT_TRUE(bus.Register(i * 0x100, 0x80, devs.back(), "d").ok());
+  }
+  uint8_t byte;
+  for (int i = 0; i < 1000; ++i) {
+    EXPECT_TRUE(bus.Read(i * 0x100 + 0x7f, absl::MakeSpan(&byte, 1)));
+    EXPECT_FALSE(bus.Read(i * 0x100 + 0x80, absl::MakeSpan(&byte, 1)));
+    ASSERT_EQ(devs[i]->log.size(), 1u);
+    EXPECT_EQ(devs[i]->log[0].offset, 0x7fu);
+  }
+}
+
+}  // namespace
+}  // namespace microvm
