@@ -1,0 +1,61 @@
+// Command-line validation: pure functions from flag values to a VmConfig, so
+// every rule is unit-tested without KVM.
+#ifndef MICROVM_VMM_CLI_H_
+#define MICROVM_VMM_CLI_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "vmm/vm.h"
+
+namespace microvm {
+
+struct PciAddress {
+  uint16_t domain = 0;
+  uint8_t bus = 0;
+  uint8_t device = 0;
+  uint8_t function = 0;
+  std::string ToString() const;  // "0000:01:00.0", as sysfs names it
+  bool operator==(const PciAddress&) const = default;
+};
+
+// Accepts "DDDD:BB:DD.F" and the short "BB:DD.F" (domain 0), hex digits,
+// device < 32, function < 8.
+absl::StatusOr<PciAddress> ParsePciAddress(const std::string& text);
+
+struct CliArgs {
+  std::string kernel;
+  std::string initrd;
+  std::string cmdline;
+  int64_t mem_mib = 256;
+  int64_t cpus = 1;
+  bool hugepages = false;
+  std::vector<std::string> vfio;
+};
+
+struct CliConfig {
+  VmConfig vm;
+  std::vector<PciAddress> vfio;
+};
+
+// Default kernel command line: serial console on COM1 (ttyS0), reboot through
+// the keyboard controller (which ends microvm cleanly), no panic wait.
+inline constexpr char kDefaultCmdline[] =
+    "console=ttyS0 reboot=k panic=-1 i8042.noaux";
+
+// Abseil flags keep only the last value of a repeated flag; microvm's
+// --vfio is repeatable. Removes every "--NAME VALUE" / "--NAME=VALUE" (and
+// the single-dash forms) from `args` and returns the values in order. A
+// trailing "--NAME" without a value is left for the flag parser to reject.
+std::vector<std::string> ExtractRepeatedFlag(std::vector<char*>& args,
+                                             const std::string& name);
+
+// Checks everything that can be checked without KVM or the kernel file
+// contents: required flags, ranges, PCI address syntax and duplicates.
+absl::StatusOr<CliConfig> ValidateArgs(const CliArgs& args);
+
+}  // namespace microvm
+
+#endif  // MICROVM_VMM_CLI_H_

@@ -1,0 +1,113 @@
+#include "vmm/cli.h"
+
+#include "gtest/gtest.h"
+
+namespace microvm {
+namespace {
+
+TEST(PciAddressTest, ParsesFullAndShortForms) {
+  auto a = ParsePciAddress("0000:01:00.0");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->bus, 1);
+  EXPECT_EQ(a->ToString(), "0000:01:00.0");
+  auto b = ParsePciAddress("ffff:FF:1f.7");
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->domain, 0xffff);
+  EXPECT_EQ(b->device, 31);
+  EXPECT_EQ(b->function, 7);
+  auto c = ParsePciAddress("03:1e.2");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->ToString(), "0000:03:1e.2");
+}
+
+TEST(PciAddressTest, RejectsMalformed) {
+  for (const char* bad :
+       {"", "0000", "0000:01:00", "0000:01:20.0", "0000:01:00.8",
+        "00000:01:00.0", "0000:001:00.0", "0000:01:00.0.1", "zz:00.0",
+        "0000:01:00.", "0000::00.0", "a:b:c:d", "0000:01:0x.0", "-1:00.0"}) {
+    auto r = ParsePciAddress(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) {
+      EXPECT_NE(r.status().message().find("expected a PCI address"),
+                std::string::npos);
+    }
+  }
+}
+
+CliArgs Good() {
+  CliArgs a;
+  a.kernel = "bzImage";
+  return a;
+}
+
+TEST(ValidateArgsTest, AcceptsDefaults) {
+  auto c = ValidateArgs(Good());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->vm.mem_bytes, 256u << 20);
+  EXPECT_EQ(c->vm.cpus, 1);
+}
+
+TEST(ValidateArgsTest, RequiresKernel) {
+  CliArgs a = Good();
+  a.kernel = "";
+  auto c = ValidateArgs(a);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("--kernel"), std::string::npos);
+}
+
+TEST(ValidateArgsTest, ChecksMemoryAndCpuRanges) {
+  for (int64_t mem : {0, 15, -1, 1024 * 1024 + 1}) {
+    CliArgs a = Good();
+    a.mem_mib = mem;
+    EXPECT_FALSE(ValidateArgs(a).ok()) << mem;
+  }
+  for (int64_t cpus : {0, -3, 255}) {
+    CliArgs a = Good();
+    a.cpus = cpus;
+    EXPECT_FALSE(ValidateArgs(a).ok()) << cpus;
+  }
+  CliArgs a = Good();
+  a.hugepages = true;
+  a.mem_mib = 17;
+  EXPECT_FALSE(ValidateArgs(a).ok());
+  a.mem_mib = 18;
+  EXPECT_TRUE(ValidateArgs(a).ok());
+}
+
+TEST(ValidateArgsTest, VfioAddressesParsedAndDuplicatesRejected) {
+  CliArgs a = Good();
+  a.vfio = {"0000:01:00.0", "02:00.1"};
+  auto c = ValidateArgs(a);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->vfio.size(), 2u);
+  EXPECT_EQ(c->vfio[1].ToString(), "0000:02:00.1");
+  a.vfio = {"0000:01:00.0", "01:00.0"};
+  EXPECT_FALSE(ValidateArgs(a).ok());
+  a.vfio = {"nonsense"};
+  EXPECT_FALSE(ValidateArgs(a).ok());
+}
+
+TEST(ExtractRepeatedFlagTest, CollectsEveryFormInOrder) {
+  char prog[] = "microvm", k[] = "--kernel=x", v1[] = "--vfio", a1[] = "01:00.0",
+       v2[] = "--vfio=02:00.0", v3[] = "-vfio", a3[] = "03:00.0",
+       other[] = "--vfiox=1", dd[] = "--", tail[] = "--vfio=9";
+  std::vector<char*> args = {prog, k, v1, a1, v2, v3, a3, other, dd, tail};
+  auto values = ExtractRepeatedFlag(args, "vfio");
+  EXPECT_EQ(values,
+            (std::vector<std::string>{"01:00.0", "02:00.0", "03:00.0"}));
+  ASSERT_EQ(args.size(), 5u);
+  EXPECT_STREQ(args[0], "microvm");
+  EXPECT_STREQ(args[1], "--kernel=x");
+  EXPECT_STREQ(args[2], "--vfiox=1");
+  EXPECT_STREQ(args[4], "--vfio=9");
+}
+
+TEST(ExtractRepeatedFlagTest, TrailingFlagWithoutValueIsLeft) {
+  char prog[] = "microvm", v[] = "--vfio";
+  std::vector<char*> args = {prog, v};
+  EXPECT_TRUE(ExtractRepeatedFlag(args, "vfio").empty());
+  EXPECT_EQ(args.size(), 2u);
+}
+
+}  // namespace
+}  // namespace microvm

@@ -1,0 +1,44 @@
+// The PC legacy devices every microvm guest gets: COM1, the i8042 (for the
+// reset line), the ACPI sleep control register (power-off) and a sink for
+// the POST/delay port 0x80.
+#ifndef MICROVM_VMM_LEGACY_DEVICES_H_
+#define MICROVM_VMM_LEGACY_DEVICES_H_
+
+#include <functional>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "base/event_loop.h"
+#include "base/irq.h"
+#include "vmm/vm.h"
+
+namespace microvm {
+
+class Serial;
+class ConsoleInput;
+
+class LegacyDevices {
+ public:
+  struct Options {
+    int console_out_fd = -1;
+    int console_in_fd = -1;  // < 0: no console input
+    std::function<void()> on_poweroff;
+    std::function<void()> on_reset;
+  };
+
+  // Creates the devices and registers them on `vm`'s PIO bus; console input
+  // is watched through `loop`.
+  static absl::StatusOr<std::unique_ptr<LegacyDevices>> Create(
+      Vm& vm, EventLoop& loop, Options options);
+  ~LegacyDevices();
+
+ private:
+  LegacyDevices() = default;
+  std::unique_ptr<IrqLine> com1_irq_;
+  std::shared_ptr<Serial> com1_;
+  std::unique_ptr<ConsoleInput> console_;
+};
+
+}  // namespace microvm
+
+#endif  // MICROVM_VMM_LEGACY_DEVICES_H_

@@ -1,0 +1,92 @@
+// microvm: boot a Linux guest (or a test guest) on KVM.
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "vmm/cli.h"
+#include "vmm/vm.h"
+
+ABSL_FLAG(std::string, kernel, "",
+          "Guest kernel: a Linux bzImage, an ELF64 vmlinux or an ELF64 test "
+          "guest");
+ABSL_FLAG(std::string, initrd, "", "Initial ramdisk (e.g. a cpio.gz)");
+ABSL_FLAG(std::string, cmdline, microvm::kDefaultCmdline,
+          "Kernel command line");
+ABSL_FLAG(int64_t, mem, 256, "Guest memory in MiB");
+ABSL_FLAG(int64_t, cpus, 1, "Number of vCPUs");
+ABSL_FLAG(bool, hugepages, false,
+          "Back guest memory with 2 MiB huge pages (reserve them first)");
+// Declared for --help only: main() takes every --vfio out of argv first,
+// because Abseil keeps just the last value of a repeated flag.
+ABSL_FLAG(std::string, vfio, "",
+          "Host PCI device to pass through, e.g. 0000:01:00.0 (repeatable)");
+
+namespace {
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "microvm: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "a small, fast KVM virtual machine monitor for VFIO passthrough.\n"
+      "usage: microvm --kernel bzImage [--initrd rootfs.cpio.gz] "
+      "[--cmdline ...] [--mem MiB] [--cpus N] [--vfio DDDD:BB:DD.F]...");
+  std::vector<char*> argv_list(argv, argv + argc);
+  std::vector<std::string> vfio =
+      microvm::ExtractRepeatedFlag(argv_list, "vfio");
+  std::vector<char*> positional = absl::ParseCommandLine(
+      static_cast<int>(argv_list.size()), argv_list.data());
+  if (positional.size() > 1) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "unexpected argument '", positional[1],
+        "': every option is a --flag (see --help)")));
+  }
+  microvm::CliArgs args;
+  args.kernel = absl::GetFlag(FLAGS_kernel);
+  args.initrd = absl::GetFlag(FLAGS_initrd);
+  args.cmdline = absl::GetFlag(FLAGS_cmdline);
+  args.mem_mib = absl::GetFlag(FLAGS_mem);
+  args.cpus = absl::GetFlag(FLAGS_cpus);
+  args.hugepages = absl::GetFlag(FLAGS_hugepages);
+  args.vfio = std::move(vfio);
+  absl::StatusOr<microvm::CliConfig> config = microvm::ValidateArgs(args);
+  if (!config.ok()) return Fail(config.status());
+  if (!config->vfio.empty()) {
+    return Fail(absl::UnimplementedError(absl::StrCat(
+        "--vfio ", config->vfio[0].ToString(),
+        ": device passthrough is not built yet in this version")));
+  }
+
+  // SIGINT/SIGTERM are taken through the VM's event loop; block them before
+  // any thread starts so every thread inherits the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  config->vm.handle_signals = true;
+
+  absl::StatusOr<std::unique_ptr<microvm::Vm>> vm =
+      microvm::Vm::Create(config->vm);
+  if (!vm.ok()) return Fail(vm.status());
+  absl::StatusOr<microvm::VmExit> exit = (*vm)->Run();
+  vm->reset();
+  if (!exit.ok()) return Fail(exit.status());
+  if (*exit == microvm::VmExit::kStopped) {
+    std::fprintf(stderr, "microvm: stopped by a signal before the guest "
+                         "powered off\n");
+    return 130;
+  }
+  return 0;
+}

@@ -1,0 +1,210 @@
+#include "vmm/vcpu.h"
+
+#include <signal.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "base/status.h"
+#include "vmm/x86/long_mode.h"
+
+namespace microvm {
+namespace {
+
+// Interrupts KVM_RUN on a vCPU thread (EINTR) without doing anything else.
+int KickSignal() { return SIGRTMIN; }
+
+void NoOpHandler(int) {}
+
+const char* ExitName(uint32_t reason) {
+  switch (reason) {
+    case KVM_EXIT_UNKNOWN: return "KVM_EXIT_UNKNOWN";
+    case KVM_EXIT_EXCEPTION: return "KVM_EXIT_EXCEPTION";
+    case KVM_EXIT_IO: return "KVM_EXIT_IO";
+    case KVM_EXIT_HYPERCALL: return "KVM_EXIT_HYPERCALL";
+    case KVM_EXIT_DEBUG: return "KVM_EXIT_DEBUG";
+    case KVM_EXIT_HLT: return "KVM_EXIT_HLT";
+    case KVM_EXIT_MMIO: return "KVM_EXIT_MMIO";
+    case KVM_EXIT_IRQ_WINDOW_OPEN: return "KVM_EXIT_IRQ_WINDOW_OPEN";
+    case KVM_EXIT_SHUTDOWN: return "KVM_EXIT_SHUTDOWN";
+    case KVM_EXIT_FAIL_ENTRY: return "KVM_EXIT_FAIL_ENTRY";
+    case KVM_EXIT_INTR: return "KVM_EXIT_INTR";
+    case KVM_EXIT_INTERNAL_ERROR: return "KVM_EXIT_INTERNAL_ERROR";
+    case KVM_EXIT_SYSTEM_EVENT: return "KVM_EXIT_SYSTEM_EVENT";
+    default: return "unknown exit";
+  }
+}
+
+}  // namespace
+
+absl::Status VcpuThread::InstallKickHandler() {
+  struct sigaction sa {};
+  sa.sa_handler = NoOpHandler;
+  sigemptyset(&sa.sa_mask);
+  // No SA_RESTART: KVM_RUN must return EINTR.
+  if (::sigaction(KickSignal(), &sa, nullptr) != 0) {
+    return LastErrnoError("installing the vCPU kick signal handler");
+  }
+  return absl::OkStatus();
+}
+
+VcpuThread::VcpuThread(std::unique_ptr<KvmVcpu> vcpu, const Bus& pio,
+                       const Bus& mmio, const GuestMemory& mem, OnEnd on_end)
+    : vcpu_(std::move(vcpu)),
+      pio_(pio),
+      mmio_(mmio),
+      mem_(mem),
+      on_end_(std::move(on_end)) {}
+
+VcpuThread::~VcpuThread() {
+  Stop();
+  Join();
+}
+
+void VcpuThread::Start() {
+  started_ = true;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void VcpuThread::Stop() {
+  stop_ = true;
+  // immediate_exit closes the race with a kick that lands before KVM_RUN
+  // (KVM API: KVM_CAP_IMMEDIATE_EXIT).
+  __atomic_store_n(&vcpu_->run()->immediate_exit, 1, __ATOMIC_SEQ_CST);
+  if (started_ && thread_.joinable()) {
+    ::pthread_kill(thread_.native_handle(), KickSignal());
+  }
+}
+
+void VcpuThread::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void VcpuThread::Loop() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, KickSignal());
+  ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  while (!stop_) {
+    long r = vcpu_->Run();
+    if (r < 0) {
+      if (r == -EINTR || r == -EAGAIN) continue;
+      on_end_(ErrnoError(static_cast<int>(-r),
+                         absl::StrCat("KVM_RUN on vCPU ", vcpu_->id())));
+      return;
+    }
+    if (!HandleExit()) return;
+  }
+}
+
+bool VcpuThread::HandleExit() {
+  kvm_run* run = vcpu_->run();
+  switch (run->exit_reason) {
+    case KVM_EXIT_IO: {
+      uint8_t* data = reinterpret_cast<uint8_t*>(run) + run->io.data_offset;
+      // String I/O (rep ins/outs) arrives as `count` back-to-back elements.
+      for (uint32_t i = 0; i < run->io.count; ++i) {
+        uint8_t* element = data + i * run->io.size;
+        if (run->io.direction == KVM_EXIT_IO_OUT) {
+          pio_.Write(run->io.port, absl::MakeConstSpan(element, run->io.size));
+        } else {
+          pio_.Read(run->io.port, absl::MakeSpan(element, run->io.size));
+        }
+      }
+      return true;
+    }
+    case KVM_EXIT_MMIO: {
+      uint32_t len = std::min<uint32_t>(run->mmio.len, sizeof(run->mmio.data));
+      if (run->mmio.is_write) {
+        mmio_.Write(run->mmio.phys_addr, absl::MakeConstSpan(run->mmio.data, len));
+      } else {
+        mmio_.Read(run->mmio.phys_addr, absl::MakeSpan(run->mmio.data, len));
+      }
+      return true;
+    }
+    case KVM_EXIT_INTR:
+    case KVM_EXIT_IRQ_WINDOW_OPEN:
+    case KVM_EXIT_HLT:  // only without an in-kernel LAPIC; harmless
+      return true;
+    case KVM_EXIT_SYSTEM_EVENT:
+      if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) {
+        on_end_(VmExit::kReset);
+      } else if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN) {
+        on_end_(VmExit::kPowerOff);
+      } else {
+        on_end_(ExitError(absl::StrFormat("system event type %d",
+                                          run->system_event.type)));
+      }
+      return false;
+    case KVM_EXIT_SHUTDOWN:
+      on_end_(ExitError(
+          "the guest triple-faulted (an exception while delivering a double "
+          "fault): its kernel or image is broken or not meant for microvm"));
+      return false;
+    case KVM_EXIT_FAIL_ENTRY:
+      on_end_(ExitError(absl::StrFormat(
+          "KVM could not enter the guest (hardware entry failure reason "
+          "0x%x on host CPU %d)",
+          run->fail_entry.hardware_entry_failure_reason,
+          run->fail_entry.cpu)));
+      return false;
+    case KVM_EXIT_INTERNAL_ERROR: {
+      std::string what = absl::StrFormat(
+          "KVM internal error, suberror %d%s", run->internal.suberror,
+          run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION
+              ? " (KVM could not emulate an instruction)"
+              : "");
+      if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION &&
+          (run->emulation_failure.flags &
+           KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
+        absl::StrAppend(&what, ", instruction bytes from KVM:");
+        uint32_t n = std::min<uint32_t>(
+            run->emulation_failure.insn_size,
+            sizeof(run->emulation_failure.insn_bytes));
+        for (uint32_t i = 0; i < n; ++i) {
+          absl::StrAppendFormat(&what, " %02x",
+                                run->emulation_failure.insn_bytes[i]);
+        }
+      } else {
+        for (uint32_t i = 0; i < run->internal.ndata && i < 16; ++i) {
+          absl::StrAppendFormat(&what, "%s0x%x", i == 0 ? ", data: " : " ",
+                                run->internal.data[i]);
+        }
+      }
+      on_end_(ExitError(what));
+      return false;
+    }
+    default:
+      on_end_(ExitError(absl::StrFormat("unhandled exit reason %d (%s)",
+                                        run->exit_reason,
+                                        ExitName(run->exit_reason))));
+      return false;
+  }
+}
+
+absl::Status VcpuThread::ExitError(const std::string& what) {
+  std::string where;
+  absl::StatusOr<kvm_regs> regs = vcpu_->GetRegs();
+  absl::StatusOr<kvm_sregs> sregs = vcpu_->GetSregs();
+  if (regs.ok()) {
+    where = absl::StrFormat(" at RIP 0x%x", regs->rip);
+    if (sregs.ok()) {
+      // Instruction bytes at RIP, through the guest's own page tables.
+      absl::StatusOr<uint64_t> pa =
+          x86::GuestVirtToPhys(mem_, *sregs, regs->rip + sregs->cs.base);
+      uint8_t bytes[16];
+      if (pa.ok() && mem_.Read(*pa, absl::MakeSpan(bytes)).ok()) {
+        absl::StrAppend(&where, " (code:");
+        for (uint8_t b : bytes) absl::StrAppendFormat(&where, " %02x", b);
+        absl::StrAppend(&where, ")");
+      }
+    }
+  }
+  return absl::AbortedError(absl::StrFormat(
+      "vCPU %d: %s [%s]%s", vcpu_->id(), what,
+      ExitName(vcpu_->run()->exit_reason), where));
+}
+
+}  // namespace microvm

@@ -1,0 +1,249 @@
+#include "vmm/vm.h"
+
+#include <signal.h>
+#include <sys/signalfd.h>
+
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "base/epoll_loop.h"
+#include "base/status.h"
+#include "base/unique_fd.h"
+#include "memory/guest_memory.h"
+#include "memory/layout.h"
+#include "vmm/boot/loader.h"
+#include "vmm/kvm/kvm.h"
+#include "vmm/legacy_devices.h"
+#include "vmm/vcpu.h"
+#include "vmm/x86/cpuid.h"
+#include "vmm/x86/long_mode.h"
+
+namespace microvm {
+namespace {
+
+// An IOAPIC input driven with KVM_IRQ_LINE.
+class KvmIrqLine final : public IrqLine {
+ public:
+  KvmIrqLine(KvmVm& vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {}
+  void Set(bool high) override {
+    // Fails only for a GSI KVM does not know, which MakeIrqLine rules out.
+    (void)vm_.SetIrqLine(gsi_, high);
+  }
+  uint32_t gsi() const override { return gsi_; }
+
+ private:
+  KvmVm& vm_;
+  const uint32_t gsi_;
+};
+
+constexpr uint32_t kIoapicPins = 24;
+// LAPIC LVT registers (Intel SDM vol. 3A, 10.5.1) and delivery modes.
+constexpr size_t kApicLvtLint0 = 0x350;
+constexpr size_t kApicLvtLint1 = 0x360;
+constexpr uint32_t kDeliveryExtInt = 7;
+constexpr uint32_t kDeliveryNmi = 4;
+
+uint32_t ReadApicReg(const kvm_lapic_state& s, size_t off) {
+  uint32_t v;
+  std::memcpy(&v, s.regs + off, sizeof(v));
+  return v;
+}
+
+void WriteApicReg(kvm_lapic_state& s, size_t off, uint32_t v) {
+  std::memcpy(s.regs + off, &v, sizeof(v));
+}
+
+uint32_t WithDeliveryMode(uint32_t lvt, uint32_t mode) {
+  return (lvt & ~0x700u) | (mode << 8);
+}
+
+class VmImpl final : public Vm {
+ public:
+  VmImpl(Kvm kvm, KvmVm vm, GuestMemory mem, std::unique_ptr<EpollLoop> loop)
+      : kvm_(std::move(kvm)),
+        vm_(std::move(vm)),
+        mem_(std::move(mem)),
+        loop_(std::move(loop)) {}
+
+  ~VmImpl() override {
+    // vCPU threads first: they use the buses, devices and memory below.
+    vcpus_.clear();
+  }
+
+  absl::Status Build(const VmConfig& config);
+
+  Bus& pio_bus() override { return pio_; }
+  Bus& mmio_bus() override { return mmio_; }
+
+  absl::StatusOr<std::unique_ptr<IrqLine>> MakeIrqLine(uint32_t gsi) override {
+    if (gsi >= kIoapicPins) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "IRQ ", gsi, " is not an IOAPIC input (0-", kIoapicPins - 1, ")"));
+    }
+    return std::make_unique<KvmIrqLine>(vm_, gsi);
+  }
+
+  absl::StatusOr<VmExit> Run() override;
+  void Stop() override { End(VmExit::kStopped); }
+
+ private:
+  void End(absl::StatusOr<VmExit> result);
+  absl::Status SetUpMemory();
+  absl::Status SetUpVcpu(KvmVcpu& vcpu, uint32_t index, uint32_t count,
+                         const std::vector<kvm_cpuid_entry2>& cpuid,
+                         const boot::BootInfo& boot);
+  absl::Status WatchSignals();
+
+  Kvm kvm_;
+  KvmVm vm_;
+  GuestMemory mem_;
+  std::vector<Memslot> memslots_;
+  std::unique_ptr<EpollLoop> loop_;
+  Bus pio_{"PIO"};
+  Bus mmio_{"MMIO"};
+  std::unique_ptr<LegacyDevices> devices_;
+  UniqueFd signal_fd_;
+  EventLoop::Watch signal_watch_;
+  // Declared last: destroyed (stopped and joined) first.
+  std::vector<std::unique_ptr<VcpuThread>> vcpus_;
+
+  absl::Mutex mu_;
+  std::optional<absl::StatusOr<VmExit>> result_ ABSL_GUARDED_BY(mu_);
+};
+
+absl::Status VmImpl::SetUpMemory() {
+  uint32_t slot = 0;
+  for (const MemoryRegion& r : mem_.regions()) {
+    MVM_ASSIGN_OR_RETURN(Memslot s,
+                         vm_.MapMemory(slot++, r.gpa, r.size, r.host));
+    memslots_.push_back(std::move(s));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status VmImpl::SetUpVcpu(KvmVcpu& vcpu, uint32_t index, uint32_t count,
+                               const std::vector<kvm_cpuid_entry2>& cpuid,
+                               const boot::BootInfo& boot) {
+  MVM_RETURN_IF_ERROR(vcpu.SetCpuid(x86::VcpuCpuid(cpuid, index, count)));
+  MVM_RETURN_IF_ERROR(vcpu.SetMsrs(x86::BootMsrs()));
+  // LINT0 receives the PIC (ExtINT) and LINT1 NMIs, as firmware leaves them
+  // (MP spec 1.4, 3.6.2.2 "virtual wire mode").
+  MVM_ASSIGN_OR_RETURN(kvm_lapic_state lapic, vcpu.GetLapic());
+  WriteApicReg(lapic, kApicLvtLint0,
+               WithDeliveryMode(ReadApicReg(lapic, kApicLvtLint0),
+                                kDeliveryExtInt));
+  WriteApicReg(lapic, kApicLvtLint1,
+               WithDeliveryMode(ReadApicReg(lapic, kApicLvtLint1),
+                                kDeliveryNmi));
+  MVM_RETURN_IF_ERROR(vcpu.SetLapic(lapic));
+  if (index != 0) {
+    // Application processors wait for INIT/SIPI in the in-kernel LAPIC.
+    return absl::OkStatus();
+  }
+  MVM_RETURN_IF_ERROR(vcpu.SetFpu(x86::BootFpu()));
+  MVM_ASSIGN_OR_RETURN(kvm_sregs sregs, vcpu.GetSregs());
+  x86::SetLongModeSregs(sregs);
+  MVM_RETURN_IF_ERROR(vcpu.SetSregs(sregs));
+  return vcpu.SetRegs(x86::BootRegs(boot.entry_rip, boot.zero_page_gpa));
+}
+
+absl::Status VmImpl::WatchSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  signal_fd_.reset(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!signal_fd_) return LastErrnoError("signalfd(SIGINT, SIGTERM)");
+  MVM_ASSIGN_OR_RETURN(signal_watch_,
+                       loop_->Add(signal_fd_.get(), [this](uint32_t) {
+                         signalfd_siginfo info;
+                         while (::read(signal_fd_.get(), &info,
+                                       sizeof(info)) == sizeof(info)) {
+                         }
+                         End(VmExit::kStopped);
+                       }));
+  return absl::OkStatus();
+}
+
+// Set-up order matters to KVM: TSS and identity map, irqchip, PIT, memory,
+// then vCPUs (which need the irqchip to exist to get an in-kernel LAPIC).
+absl::Status VmImpl::Build(const VmConfig& config) {
+  if (config.cpus < 1 || config.cpus > kvm_.max_vcpus()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--cpus ", config.cpus, " is out of range: this host's ",
+                     "KVM runs 1 to ", kvm_.max_vcpus(), " vCPUs"));
+  }
+  MVM_RETURN_IF_ERROR(vm_.SetTssAddr(layout::kTssAddr));
+  MVM_RETURN_IF_ERROR(vm_.SetIdentityMapAddr(layout::kIdentityMapAddr));
+  MVM_RETURN_IF_ERROR(vm_.CreateIrqchip());
+  MVM_RETURN_IF_ERROR(vm_.CreatePit());
+  MVM_RETURN_IF_ERROR(SetUpMemory());
+
+  boot::LoadOptions load;
+  load.kernel_path = config.kernel_path;
+  load.initrd_path = config.initrd_path;
+  load.cmdline = config.cmdline;
+  load.cpus = config.cpus;
+  MVM_ASSIGN_OR_RETURN(boot::BootInfo boot, boot::LoadKernel(mem_, load));
+  MVM_RETURN_IF_ERROR(x86::WriteBootTables(mem_));
+
+  LegacyDevices::Options dev;
+  dev.console_out_fd = config.console_out_fd;
+  dev.console_in_fd = config.console_in_fd;
+  dev.on_poweroff = [this] { End(VmExit::kPowerOff); };
+  dev.on_reset = [this] { End(VmExit::kReset); };
+  MVM_ASSIGN_OR_RETURN(devices_,
+                       LegacyDevices::Create(*this, *loop_, std::move(dev)));
+  if (config.handle_signals) MVM_RETURN_IF_ERROR(WatchSignals());
+
+  MVM_RETURN_IF_ERROR(VcpuThread::InstallKickHandler());
+  MVM_ASSIGN_OR_RETURN(std::vector<kvm_cpuid_entry2> cpuid,
+                       kvm_.SupportedCpuid());
+  for (int i = 0; i < config.cpus; ++i) {
+    MVM_ASSIGN_OR_RETURN(std::unique_ptr<KvmVcpu> vcpu,
+                         vm_.CreateVcpu(kvm_, i));
+    MVM_RETURN_IF_ERROR(SetUpVcpu(*vcpu, i, config.cpus, cpuid, boot));
+    vcpus_.push_back(std::make_unique<VcpuThread>(
+        std::move(vcpu), pio_, mmio_, mem_,
+        [this](absl::StatusOr<VmExit> r) { End(std::move(r)); }));
+  }
+  return absl::OkStatus();
+}
+
+void VmImpl::End(absl::StatusOr<VmExit> result) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (result_.has_value()) return;
+    result_ = std::move(result);
+  }
+  loop_->Stop(0);
+}
+
+absl::StatusOr<VmExit> VmImpl::Run() {
+  for (auto& v : vcpus_) v->Start();
+  absl::StatusOr<int> loop_result = loop_->Run();
+  for (auto& v : vcpus_) v->Stop();
+  for (auto& v : vcpus_) v->Join();
+  if (!loop_result.ok()) return loop_result.status();
+  absl::MutexLock lock(&mu_);
+  return result_.value_or(VmExit::kStopped);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Vm>> Vm::Create(const VmConfig& config) {
+  MVM_ASSIGN_OR_RETURN(Kvm kvm, Kvm::Open());
+  MVM_ASSIGN_OR_RETURN(GuestMemory mem,
+                       GuestMemory::Create(config.mem_bytes, config.hugepages));
+  MVM_ASSIGN_OR_RETURN(KvmVm vm, KvmVm::Create(kvm));
+  MVM_ASSIGN_OR_RETURN(std::unique_ptr<EpollLoop> loop, EpollLoop::Create());
+  auto impl = std::make_unique<VmImpl>(std::move(kvm), std::move(vm),
+                                       std::move(mem), std::move(loop));
+  MVM_RETURN_IF_ERROR(impl->Build(config));
+  return impl;
+}
+
+}  // namespace microvm

@@ -1,0 +1,62 @@
+// A whole virtual machine: KVM VM and vCPUs, guest memory, the PIO and MMIO
+// buses, legacy devices and the event loop, built in set-up order by Create().
+#ifndef MICROVM_VMM_VM_H_
+#define MICROVM_VMM_VM_H_
+
+#include <unistd.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "base/bus.h"
+#include "base/irq.h"
+
+namespace microvm {
+
+struct VmConfig {
+  std::string kernel_path;  // bzImage, ELF64 vmlinux or an ELF64 test guest
+  std::string initrd_path;  // optional
+  std::string cmdline;
+  uint64_t mem_bytes = 256ull << 20;
+  int cpus = 1;
+  bool hugepages = false;
+  // Guest serial (COM1) output and input; console_in_fd < 0 means none.
+  int console_out_fd = STDOUT_FILENO;
+  int console_in_fd = STDIN_FILENO;
+  // Stop cleanly on SIGINT/SIGTERM (the caller must have blocked them).
+  bool handle_signals = false;
+};
+
+// How a guest ended a run that did not fail.
+enum class VmExit {
+  kPowerOff,  // ACPI S5 written to the sleep control register
+  kReset,     // i8042 reset (or another reset request)
+  kStopped,   // Stop() or a signal
+};
+
+class Vm {
+ public:
+  static absl::StatusOr<std::unique_ptr<Vm>> Create(const VmConfig& config);
+  virtual ~Vm() = default;
+
+  // Device buses; devices may be added before Run().
+  virtual Bus& pio_bus() = 0;
+  virtual Bus& mmio_bus() = 0;
+  // An interrupt line on IOAPIC input `gsi` (0-23), for devices.
+  virtual absl::StatusOr<std::unique_ptr<IrqLine>> MakeIrqLine(
+      uint32_t gsi) = 0;
+
+  // Runs the guest until it powers off or resets (returns how), or fails
+  // (triple fault, KVM internal error, ...: returns an error saying so, with
+  // the exit reason, RIP and instruction bytes where KVM gives them).
+  virtual absl::StatusOr<VmExit> Run() = 0;
+  // Makes Run() return kStopped. Thread-safe.
+  virtual void Stop() = 0;
+};
+
+}  // namespace microvm
+
+#endif  // MICROVM_VMM_VM_H_

@@ -1,0 +1,21 @@
+// The CPUID a vCPU sees: what KVM supports, adjusted by the VMM for topology
+// and to announce the hypervisor. Pure logic, unit-tested without KVM.
+#ifndef MICROVM_VMM_X86_CPUID_H_
+#define MICROVM_VMM_X86_CPUID_H_
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace microvm::x86 {
+
+// Returns `supported` adjusted for vCPU `index` of `count`, each vCPU a
+// single-threaded core of one package, APIC id = index.
+std::vector<kvm_cpuid_entry2> VcpuCpuid(
+    const std::vector<kvm_cpuid_entry2>& supported, uint32_t index,
+    uint32_t count);
+
+}  // namespace microvm::x86
+
+#endif  // MICROVM_VMM_X86_CPUID_H_
