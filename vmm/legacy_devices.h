@@ -1,6 +1,6 @@
 // The PC legacy devices every microvm guest gets: COM1, the i8042 (for the
-// reset line), the ACPI sleep control register (power-off) and a sink for
-// the POST/delay port 0x80.
+// reset line) and the ACPI sleep control register (power-off). The PIT and
+// the speaker port 0x61 are KVM's (KVM_CREATE_PIT2).
 #ifndef MICROVM_VMM_LEGACY_DEVICES_H_
 #define MICROVM_VMM_LEGACY_DEVICES_H_
 
@@ -35,6 +35,8 @@ class LegacyDevices {
  private:
   LegacyDevices() = default;
   std::unique_ptr<IrqLine> com1_irq_;
+  std::unique_ptr<IrqLine> kbd_irq_;
+  std::unique_ptr<IrqLine> aux_irq_;
   std::shared_ptr<Serial> com1_;
   std::unique_ptr<ConsoleInput> console_;
 };

@@ -3,7 +3,7 @@
 #ifndef MICROVM_VMM_KVM_KVM_H_
 #define MICROVM_VMM_KVM_KVM_H_
 
-#include <linux/kvm.h>
+#include "base/linux_uapi.h"
 
 #include <cstdint>
 #include <memory>

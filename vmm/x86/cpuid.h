@@ -3,7 +3,7 @@
 #ifndef MICROVM_VMM_X86_CPUID_H_
 #define MICROVM_VMM_X86_CPUID_H_
 
-#include <linux/kvm.h>
+#include "base/linux_uapi.h"
 
 #include <cstdint>
 #include <vector>

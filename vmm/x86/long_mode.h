@@ -4,7 +4,7 @@
 #ifndef MICROVM_VMM_X86_LONG_MODE_H_
 #define MICROVM_VMM_X86_LONG_MODE_H_
 
-#include <linux/kvm.h>
+#include "base/linux_uapi.h"
 
 #include <cstdint>
 #include <vector>

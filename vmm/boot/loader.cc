@@ -1,0 +1,80 @@
+#include "vmm/boot/loader.h"
+
+#include <asm/bootparam.h>
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "base/status.h"
+#include "memory/layout.h"
+#include "vmm/boot/bzimage.h"
+#include "vmm/boot/elf.h"
+#include "vmm/boot/image_file.h"
+#include "vmm/boot/zero_page.h"
+
+namespace microvm::boot {
+namespace {
+
+absl::StatusOr<KernelImage> LoadKernelFile(const GuestMemory& mem,
+                                           const std::string& path,
+                                           boot_params& zero_page) {
+  MVM_ASSIGN_OR_RETURN(ImageFile file, ImageFile::Open(path, "kernel"));
+  MVM_ASSIGN_OR_RETURN(std::vector<uint8_t> image, file.ReadAll());
+  const std::string name = absl::StrCat("kernel ", path);
+  absl::StatusOr<KernelImage> kernel;
+  if (IsElf(image)) {
+    kernel = LoadElf(mem, image, zero_page);
+  } else if (IsBzImage(image)) {
+    kernel = LoadBzImage(mem, image, zero_page);
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        name,
+        ": not a kernel (neither ELF magic nor a bzImage \"HdrS\" "
+        "header at 0x202); pass a Linux bzImage, a vmlinux or an ELF64 "
+        "guest"));
+  }
+  if (!kernel.ok()) return Annotate(kernel.status(), name);
+  return kernel;
+}
+
+absl::Status LoadInitrd(const GuestMemory& mem, const std::string& path,
+                        const KernelImage& kernel, boot_params& zero_page) {
+  MVM_ASSIGN_OR_RETURN(ImageFile file, ImageFile::Open(path, "initrd"));
+  absl::StatusOr<uint64_t> gpa = PlaceInitrd(mem, file.size(), kernel);
+  if (!gpa.ok()) {
+    return Annotate(gpa.status(), absl::StrCat("initrd ", path));
+  }
+  // Read straight into guest RAM: initrds can be hundreds of MiB.
+  MVM_ASSIGN_OR_RETURN(uint8_t * host, mem.HostAddress(*gpa, file.size()));
+  MVM_RETURN_IF_ERROR(file.ReadAt(0, absl::MakeSpan(host, file.size())));
+  SetRamdisk(*gpa, file.size(), zero_page);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<BootInfo> LoadKernel(const GuestMemory& mem,
+                                    const LoadOptions& options) {
+  boot_params zero_page{};
+  MVM_ASSIGN_OR_RETURN(KernelImage kernel,
+                       LoadKernelFile(mem, options.kernel_path, zero_page));
+  if (!options.initrd_path.empty()) {
+    MVM_RETURN_IF_ERROR(
+        LoadInitrd(mem, options.initrd_path, kernel, zero_page));
+  }
+  MVM_RETURN_IF_ERROR(
+      WriteCmdline(mem, options.cmdline, kernel.cmdline_max, zero_page));
+  MVM_RETURN_IF_ERROR(SetE820(mem, zero_page));
+  MVM_RETURN_IF_ERROR(
+      Annotate(mem.WriteObject(layout::kZeroPageAddr, zero_page),
+               "writing the zero page"));
+  MVM_RETURN_IF_ERROR(WriteMpTable(mem, {options.cpus, options.pci_intx}));
+
+  BootInfo info;
+  info.entry_rip = kernel.entry_rip;
+  info.zero_page_gpa = layout::kZeroPageAddr;
+  info.format = kernel.format;
+  return info;
+}
+
+}  // namespace microvm::boot
