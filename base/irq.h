@@ -4,6 +4,10 @@
 #define MICROVM_BASE_IRQ_H_
 
 #include <cstdint>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace microvm {
 
@@ -15,6 +19,38 @@ class IrqLine {
   // asserted while high.
   virtual void Set(bool high) = 0;
   virtual uint32_t gsi() const = 0;
+};
+
+// One message-signalled interrupt (an MSI vector or MSI-X table entry) with a
+// route in the VMM's interrupt controller. Devices never see KVM: they set the
+// message the guest programmed and either trigger it themselves (emulated
+// devices) or hand trigger_fd() to a kernel producer (VFIO), in which case
+// interrupts go from the device to the guest without the VMM.
+class MsiVector {
+ public:
+  virtual ~MsiVector() = default;
+  // Points the route at the guest's message (address/data as programmed in
+  // the capability or table). A masked vector keeps its route but does not
+  // deliver: triggers are dropped by the caller's choice (PBA bookkeeping
+  // lives in the device model).
+  virtual absl::Status SetMessage(uint64_t address, uint32_t data) = 0;
+  // Enables or disables delivery (irqfd attached or not).
+  virtual absl::Status SetEnabled(bool enabled) = 0;
+  // Delivers the interrupt now (from an emulated device).
+  virtual void Trigger() = 0;
+  // The eventfd that triggers this vector, for a kernel producer.
+  virtual int trigger_fd() const = 0;
+};
+
+// What the PCI layer asks of the VMM's interrupt controller.
+class InterruptController {
+ public:
+  virtual ~InterruptController() = default;
+  // A level-triggered line on IOAPIC input `gsi`, for PCI INTx.
+  virtual absl::StatusOr<std::unique_ptr<IrqLine>> MakeIrqLine(
+      uint32_t gsi) = 0;
+  // A new message-signalled vector (a GSI with an MSI route), disabled.
+  virtual absl::StatusOr<std::unique_ptr<MsiVector>> AllocateMsi() = 0;
 };
 
 }  // namespace microvm

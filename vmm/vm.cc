@@ -16,6 +16,7 @@
 #include "memory/layout.h"
 #include "vmm/boot/loader.h"
 #include "vmm/kvm/kvm.h"
+#include "vmm/irq_router.h"
 #include "vmm/legacy_devices.h"
 #include "vmm/vcpu.h"
 #include "vmm/x86/cpuid.h"
@@ -24,22 +25,6 @@
 namespace microvm {
 namespace {
 
-// An IOAPIC input driven with KVM_IRQ_LINE.
-class KvmIrqLine final : public IrqLine {
- public:
-  KvmIrqLine(KvmVm& vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {}
-  void Set(bool high) override {
-    // Fails only for a GSI KVM does not know, which MakeIrqLine rules out.
-    (void)vm_.SetIrqLine(gsi_, high);
-  }
-  uint32_t gsi() const override { return gsi_; }
-
- private:
-  KvmVm& vm_;
-  const uint32_t gsi_;
-};
-
-constexpr uint32_t kIoapicPins = 24;
 // LAPIC LVT registers (Intel SDM vol. 3A, 10.5.1) and delivery modes.
 constexpr size_t kApicLvtLint0 = 0x350;
 constexpr size_t kApicLvtLint1 = 0x360;
@@ -79,12 +64,9 @@ class VmImpl final : public Vm {
   Bus& mmio_bus() override { return mmio_; }
 
   absl::StatusOr<std::unique_ptr<IrqLine>> MakeIrqLine(uint32_t gsi) override {
-    if (gsi >= kIoapicPins) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "IRQ ", gsi, " is not an IOAPIC input (0-", kIoapicPins - 1, ")"));
-    }
-    return std::make_unique<KvmIrqLine>(vm_, gsi);
+    return irqs_->MakeIrqLine(gsi);
   }
+  InterruptController& interrupts() override { return *irqs_; }
 
   absl::StatusOr<VmExit> Run() override;
   void Stop() override { End(VmExit::kStopped); }
@@ -102,6 +84,7 @@ class VmImpl final : public Vm {
   GuestMemory mem_;
   std::vector<Memslot> memslots_;
   std::unique_ptr<EpollLoop> loop_;
+  std::unique_ptr<IrqRouter> irqs_;
   Bus pio_{"PIO"};
   Bus mmio_{"MMIO"};
   std::unique_ptr<LegacyDevices> devices_;
@@ -180,6 +163,8 @@ absl::Status VmImpl::Build(const VmConfig& config) {
   MVM_RETURN_IF_ERROR(vm_.SetIdentityMapAddr(layout::kIdentityMapAddr));
   MVM_RETURN_IF_ERROR(vm_.CreateIrqchip());
   MVM_RETURN_IF_ERROR(vm_.CreatePit());
+  irqs_ = std::make_unique<IrqRouter>(
+      vm_, static_cast<uint32_t>(kvm_.CheckExtension(KVM_CAP_IRQ_ROUTING)));
   MVM_RETURN_IF_ERROR(SetUpMemory());
 
   boot::LoadOptions load;
@@ -219,6 +204,10 @@ void VmImpl::End(absl::StatusOr<VmExit> result) {
     if (result_.has_value()) return;
     result_ = std::move(result);
   }
+  // Stop every vCPU now, so that none re-enters the guest after it asked to
+  // power off or reset (the asking vCPU returns from its exit handler into a
+  // stopped loop).
+  for (auto& v : vcpus_) v->Stop();
   loop_->Stop(0);
 }
 

@@ -48,6 +48,8 @@ class Vm {
   // An interrupt line on IOAPIC input `gsi` (0-23), for devices.
   virtual absl::StatusOr<std::unique_ptr<IrqLine>> MakeIrqLine(
       uint32_t gsi) = 0;
+  // IOAPIC lines and MSI vectors (KVM GSI routing + irqfd).
+  virtual InterruptController& interrupts() = 0;
 
   // Runs the guest until it powers off or resets (returns how), or fails
   // (triple fault, KVM internal error, ...: returns an error saying so, with

@@ -33,6 +33,7 @@ constexpr RequiredCap kRequiredCaps[] = {
     {KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},
     {KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD"},
     {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+    {KVM_CAP_SIGNAL_MSI, "KVM_CAP_SIGNAL_MSI"},
 };
 
 template <typename Flex, typename Entry>
@@ -182,6 +183,68 @@ absl::Status KvmVm::SetIrqLine(uint32_t gsi, bool level) {
   irq.irq = gsi;
   irq.level = level ? 1 : 0;
   return MVM_IOCTL(fd(), KVM_IRQ_LINE, &irq).status();
+}
+
+absl::Status KvmVm::SetGsiRouting(
+    const std::vector<kvm_irq_routing_entry>& routes) {
+  FlexBuffer<kvm_irq_routing, kvm_irq_routing_entry> buf(routes.size());
+  buf.get()->nr = static_cast<uint32_t>(routes.size());
+  std::memcpy(buf.get()->entries, routes.data(),
+              routes.size() * sizeof(kvm_irq_routing_entry));
+  return MVM_IOCTL(fd(), KVM_SET_GSI_ROUTING, buf.get()).status();
+}
+
+absl::Status KvmVm::AssignIrqfd(int fd, uint32_t gsi, int resample_fd) {
+  kvm_irqfd irqfd{};
+  irqfd.fd = static_cast<uint32_t>(fd);
+  irqfd.gsi = gsi;
+  if (resample_fd >= 0) {
+    irqfd.flags = KVM_IRQFD_FLAG_RESAMPLE;
+    irqfd.resamplefd = static_cast<uint32_t>(resample_fd);
+  }
+  return Annotate(MVM_IOCTL(this->fd(), KVM_IRQFD, &irqfd).status(),
+                  absl::StrCat("GSI ", gsi));
+}
+
+absl::Status KvmVm::DeassignIrqfd(int fd, uint32_t gsi) {
+  kvm_irqfd irqfd{};
+  irqfd.fd = static_cast<uint32_t>(fd);
+  irqfd.gsi = gsi;
+  irqfd.flags = KVM_IRQFD_FLAG_DEASSIGN;
+  return MVM_IOCTL(this->fd(), KVM_IRQFD, &irqfd).status();
+}
+
+namespace {
+kvm_ioeventfd MakeIoeventfd(int fd, uint64_t addr, uint32_t len, bool pio) {
+  kvm_ioeventfd e{};
+  e.fd = fd;
+  e.addr = addr;
+  e.len = len;
+  e.flags = pio ? KVM_IOEVENTFD_FLAG_PIO : 0;
+  return e;
+}
+}  // namespace
+
+absl::Status KvmVm::AssignIoeventfd(int fd, uint64_t addr, uint32_t len,
+                                    bool pio) {
+  kvm_ioeventfd e = MakeIoeventfd(fd, addr, len, pio);
+  return MVM_IOCTL(this->fd(), KVM_IOEVENTFD, &e).status();
+}
+
+absl::Status KvmVm::DeassignIoeventfd(int fd, uint64_t addr, uint32_t len,
+                                      bool pio) {
+  kvm_ioeventfd e = MakeIoeventfd(fd, addr, len, pio);
+  e.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
+  return MVM_IOCTL(this->fd(), KVM_IOEVENTFD, &e).status();
+}
+
+absl::Status KvmVm::SignalMsi(uint64_t address, uint32_t data) {
+  kvm_msi msi{};
+  msi.address_lo = static_cast<uint32_t>(address);
+  msi.address_hi = static_cast<uint32_t>(address >> 32);
+  msi.data = data;
+  // Returns 0 when the guest blocked the interrupt; that is not an error.
+  return MVM_IOCTL(fd(), KVM_SIGNAL_MSI, &msi).status();
 }
 
 absl::StatusOr<std::unique_ptr<KvmVcpu>> KvmVm::CreateVcpu(const Kvm& kvm,

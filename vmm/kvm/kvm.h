@@ -75,6 +75,21 @@ class KvmVm {
   // KVM_IRQ_LINE on a GSI (IOAPIC pin / PIC line).
   absl::Status SetIrqLine(uint32_t gsi, bool level);
 
+  // KVM_SET_GSI_ROUTING: replaces the whole routing table.
+  absl::Status SetGsiRouting(const std::vector<kvm_irq_routing_entry>& routes);
+  // KVM_IRQFD: signalling `fd` raises `gsi`. With `resample_fd` >= 0 the GSI
+  // is level-triggered: KVM lowers it and signals `resample_fd` when the
+  // guest EOIs (KVM_IRQFD_FLAG_RESAMPLE).
+  absl::Status AssignIrqfd(int fd, uint32_t gsi, int resample_fd = -1);
+  absl::Status DeassignIrqfd(int fd, uint32_t gsi);
+  // KVM_IOEVENTFD: a guest write of `len` bytes at `addr` (PIO when `pio`)
+  // signals `fd` in the kernel instead of exiting to the VMM.
+  absl::Status AssignIoeventfd(int fd, uint64_t addr, uint32_t len, bool pio);
+  absl::Status DeassignIoeventfd(int fd, uint64_t addr, uint32_t len,
+                                 bool pio);
+  // KVM_SIGNAL_MSI: injects one message-signalled interrupt.
+  absl::Status SignalMsi(uint64_t address, uint32_t data);
+
   absl::StatusOr<std::unique_ptr<KvmVcpu>> CreateVcpu(const Kvm& kvm,
                                                       uint32_t id);
 

@@ -1,0 +1,55 @@
+#!/bin/bash
+# The main job: prepare the machine, build microvm and the hello guest, boot
+# the guest and show its serial output. Exit status is microvm's.
+#
+# microvm runs on the host's /dev/kvm when kvm_probe passes there (and
+# MICROVM_TEST_NESTED is unset or 0), else inside the nested machine
+# (tests/nested/nested_run.sh: QEMU + Debian's cloud kernel with kvm-amd).
+#
+# Usage: tools/main_job.sh [extra microvm arguments]
+# Environment: BAZEL_STARTUP_OPTS (e.g. --output_base=...), MICROVM_CACHE,
+#              MICROVM_TEST_NESTED=1 to force the nested machine.
+set -euo pipefail
+
+readonly ME="main-job"
+die() { echo "${ME}: error: $*" >&2; exit 1; }
+
+cd "$(dirname "$0")/.."
+bash tools/setup.sh || die "tools/setup.sh failed"
+
+# shellcheck disable=SC2206 # startup options are separate words on purpose.
+bazel_cmd=(bazel ${BAZEL_STARTUP_OPTS:-})
+targets=(//vmm:microvm_static //tests/guests:hello //tests/nested:kvm_probe)
+echo "${ME}: building ${targets[*]}"
+"${bazel_cmd[@]}" build "${targets[@]}" || die "bazel build ${targets[*]} failed"
+bin=$("${bazel_cmd[@]}" info bazel-bin 2>/dev/null) || die "bazel info bazel-bin failed"
+
+vmm="${bin}/vmm/microvm_static"
+guest="${bin}/tests/guests/hello.elf"
+probe="${bin}/tests/nested/kvm_probe"
+for f in "${vmm}" "${guest}" "${probe}"; do
+  [[ -f ${f} ]] || die "build did not produce ${f}"
+done
+
+reason=""
+case "${MICROVM_TEST_NESTED:-0}" in
+  ""|0) ;;
+  *) reason="MICROVM_TEST_NESTED=${MICROVM_TEST_NESTED}" ;;
+esac
+if [[ -z ${reason} ]]; then
+  if probe_out=$("${probe}" 2>&1); then
+    echo "${ME}: host /dev/kvm; running microvm_static --kernel hello.elf --mem 64"
+    exec "${vmm}" --kernel "${guest}" --mem 64 "$@"
+  fi
+  reason="host probe failed: ${probe_out#kvm-probe: }"
+fi
+
+echo "${ME}: nested machine (${reason}); running microvm_static --kernel hello.elf --mem 64"
+exec bash tests/nested/nested_run.sh \
+  --file "/main/microvm_static=${vmm}" \
+  --file "/main/hello.elf=${guest}" \
+  --file "/main/kvm_probe=${probe}" \
+  --libs-for "${vmm}" --libs-for "${probe}" \
+  --cwd /main --timeout 300 \
+  -- sh -c './kvm_probe >/dev/null || { ./kvm_probe; exit 125; }; exec "$@"' sh \
+  ./microvm_static --kernel hello.elf --mem 64 "$@"

@@ -1,0 +1,145 @@
+#include "vmm/irq_router.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "base/event_fd.h"
+#include "base/status.h"
+
+namespace microvm {
+namespace {
+
+// KVM's in-kernel PIC pair and IOAPIC as routing targets (KVM API:
+// KVM_SET_GSI_ROUTING, KVM_IRQCHIP_PIC_MASTER/SLAVE/IOAPIC).
+constexpr uint32_t kPicPins = 16;
+
+class KvmIrqLine final : public IrqLine {
+ public:
+  KvmIrqLine(KvmVm& vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {}
+  void Set(bool high) override {
+    // Cannot fail for a GSI that MakeIrqLine accepted.
+    (void)vm_.SetIrqLine(gsi_, high);
+  }
+  uint32_t gsi() const override { return gsi_; }
+
+ private:
+  KvmVm& vm_;
+  const uint32_t gsi_;
+};
+
+}  // namespace
+
+class IrqRouter::Vector final : public MsiVector {
+ public:
+  Vector(IrqRouter& router, uint32_t gsi, EventFd trigger)
+      : router_(router), gsi_(gsi), trigger_(std::move(trigger)) {}
+  ~Vector() override {
+    (void)SetEnabled(false);
+    router_.Release(gsi_);
+  }
+
+  absl::Status SetMessage(uint64_t address, uint32_t data) override {
+    return router_.SetRoute(gsi_, address, data);
+  }
+  absl::Status SetEnabled(bool enabled) override {
+    if (enabled == enabled_) return absl::OkStatus();
+    absl::Status s = enabled
+                         ? router_.vm().AssignIrqfd(trigger_.fd(), gsi_)
+                         : router_.vm().DeassignIrqfd(trigger_.fd(), gsi_);
+    if (s.ok()) enabled_ = enabled;
+    return s;
+  }
+  void Trigger() override { (void)trigger_.Signal(); }
+  int trigger_fd() const override { return trigger_.fd(); }
+
+ private:
+  IrqRouter& router_;
+  const uint32_t gsi_;
+  EventFd trigger_;
+  bool enabled_ = false;
+};
+
+absl::StatusOr<std::unique_ptr<IrqLine>> IrqRouter::MakeIrqLine(uint32_t gsi) {
+  if (gsi >= kIoapicPins) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "IRQ ", gsi, " is not an IOAPIC input (0-", kIoapicPins - 1, ")"));
+  }
+  return std::make_unique<KvmIrqLine>(vm_, gsi);
+}
+
+absl::StatusOr<std::unique_ptr<MsiVector>> IrqRouter::AllocateMsi() {
+  MVM_ASSIGN_OR_RETURN(EventFd trigger, EventFd::Create());
+  uint32_t gsi = kIoapicPins;
+  {
+    absl::MutexLock lock(&mu_);
+    // Lowest free GSI above the IOAPIC's.
+    for (const auto& [used, unused] : msi_) {
+      if (used != gsi) break;
+      ++gsi;
+    }
+    if (gsi >= max_gsis_) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "out of interrupt routes: KVM allows ", max_gsis_, " GSIs"));
+    }
+    // Until the guest programs it, the route points nowhere useful; it is
+    // not enabled (no irqfd) so it cannot fire.
+    msi_[gsi] = kvm_irq_routing_msi{};
+    MVM_RETURN_IF_ERROR(CommitLocked());
+  }
+  return std::make_unique<Vector>(*this, gsi, std::move(trigger));
+}
+
+absl::Status IrqRouter::SetRoute(uint32_t gsi, uint64_t address,
+                                 uint32_t data) {
+  absl::MutexLock lock(&mu_);
+  kvm_irq_routing_msi& msi = msi_[gsi];
+  msi.address_lo = static_cast<uint32_t>(address);
+  msi.address_hi = static_cast<uint32_t>(address >> 32);
+  msi.data = data;
+  return CommitLocked();
+}
+
+void IrqRouter::Release(uint32_t gsi) {
+  absl::MutexLock lock(&mu_);
+  msi_.erase(gsi);
+  (void)CommitLocked();
+}
+
+size_t IrqRouter::msi_routes() const {
+  absl::MutexLock lock(&mu_);
+  return msi_.size();
+}
+
+absl::Status IrqRouter::CommitLocked() {
+  std::vector<kvm_irq_routing_entry> routes;
+  routes.reserve(kPicPins + kIoapicPins + msi_.size());
+  // The defaults KVM installs with KVM_CREATE_IRQCHIP: GSIs 0-15 on both the
+  // PIC pair and the IOAPIC, 16-23 on the IOAPIC only.
+  for (uint32_t gsi = 0; gsi < kIoapicPins; ++gsi) {
+    if (gsi < kPicPins) {
+      kvm_irq_routing_entry pic{};
+      pic.gsi = gsi;
+      pic.type = KVM_IRQ_ROUTING_IRQCHIP;
+      pic.u.irqchip.irqchip =
+          gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+      pic.u.irqchip.pin = gsi % 8;
+      routes.push_back(pic);
+    }
+    kvm_irq_routing_entry ioapic{};
+    ioapic.gsi = gsi;
+    ioapic.type = KVM_IRQ_ROUTING_IRQCHIP;
+    ioapic.u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+    ioapic.u.irqchip.pin = gsi;
+    routes.push_back(ioapic);
+  }
+  for (const auto& [gsi, msi] : msi_) {
+    kvm_irq_routing_entry e{};
+    e.gsi = gsi;
+    e.type = KVM_IRQ_ROUTING_MSI;
+    e.u.msi = msi;
+    routes.push_back(e);
+  }
+  return vm_.SetGsiRouting(routes);
+}
+
+}  // namespace microvm

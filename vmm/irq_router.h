@@ -1,0 +1,55 @@
+// The VM's interrupt controller as devices see it (base/irq.h), on KVM's
+// in-kernel IOAPIC/PIC and GSI routing: IOAPIC lines through KVM_IRQ_LINE,
+// MSI vectors as GSIs with MSI routes, fired through irqfd so a kernel
+// producer (VFIO) reaches the guest without the VMM.
+#ifndef MICROVM_VMM_IRQ_ROUTER_H_
+#define MICROVM_VMM_IRQ_ROUTER_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "base/irq.h"
+#include "base/linux_uapi.h"
+#include "vmm/kvm/kvm.h"
+
+namespace microvm {
+
+class IrqRouter final : public InterruptController {
+ public:
+  // IOAPIC inputs of KVM's in-kernel IOAPIC.
+  static constexpr uint32_t kIoapicPins = 24;
+
+  // `max_gsis` is KVM_CAP_IRQ_ROUTING's answer. `vm` must outlive this.
+  IrqRouter(KvmVm& vm, uint32_t max_gsis) : vm_(vm), max_gsis_(max_gsis) {}
+
+  absl::StatusOr<std::unique_ptr<IrqLine>> MakeIrqLine(uint32_t gsi) override;
+  absl::StatusOr<std::unique_ptr<MsiVector>> AllocateMsi() override;
+
+  KvmVm& vm() { return vm_; }
+  // Number of MSI routes in use (for tests and leak checks).
+  size_t msi_routes() const;
+
+ private:
+  class Vector;
+  friend class Vector;
+
+  absl::Status SetRoute(uint32_t gsi, uint64_t address, uint32_t data);
+  void Release(uint32_t gsi);
+  // Rebuilds the whole table: KVM_SET_GSI_ROUTING replaces KVM's default
+  // irqchip routes too, so they are always re-sent.
+  absl::Status CommitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  KvmVm& vm_;
+  const uint32_t max_gsis_;
+  mutable absl::Mutex mu_;
+  // GSI -> MSI message, for every allocated vector.
+  std::map<uint32_t, kvm_irq_routing_msi> msi_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace microvm
+
+#endif  // MICROVM_VMM_IRQ_ROUTER_H_
