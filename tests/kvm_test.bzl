@@ -10,29 +10,12 @@ tests/nested/nested_run.sh). The whole runfiles tree goes into the machine, so
 `data` files are found at the same relative paths as on the host.
 """
 
+load("//tools/build:static.bzl", "static_features", "static_linkopts")
+
 _RUNNER = "//tests/nested:run_kvm_test.sh"
 _NESTED_RUN = "//tests/nested:nested_run.sh"
 _PROBE = "//tests/nested:kvm_probe"
 _RUNNER_FILES = "//tests/nested:runner_files"
-_ASAN_BUILD = "//tests/nested:asan_build"
-_UBSAN_BUILD = "//tests/nested:ubsan_build"
-
-def static_linkopts():
-    """linkopts for a program that must run on the nested machine."""
-    return select({
-        _ASAN_BUILD: [],
-        _UBSAN_BUILD: [],
-        "//conditions:default": ["-static"],
-    })
-
-def static_features():
-    """features for a program that must run on the nested machine."""
-    return select({
-        _ASAN_BUILD: [],
-        _UBSAN_BUILD: [],
-        "//conditions:default": ["fully_static_link"],
-    })
-
 def kvm_test(
         name,
         srcs,

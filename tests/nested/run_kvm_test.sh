@@ -97,12 +97,23 @@ if [[ -n ${TEST_TOTAL_SHARDS:-} ]]; then
   [[ -n ${TEST_SHARD_STATUS_FILE:-} ]] && touch "${TEST_SHARD_STATUS_FILE}"
 fi
 
+# Every program in the runfiles (e.g. vmm/microvm_static, which a test runs
+# as a subprocess) gets its shared libraries too: only sanitizer builds have
+# any, and --libs-for is a no-op for static programs.
+libs_args=()
+while IFS= read -r -d '' f; do
+  if [[ $(head -c 4 "$f" | od -An -c | tr -d ' ') == '177ELF' ]]; then
+    libs_args+=(--libs-for "$f")
+  fi
+done < <(find -L "${TEST_SRCDIR}" -type f -perm -u+x -print0 2>/dev/null)
+
 status=0
 # shellcheck disable=SC2016 # the sh -c script expands inside the machine.
 "${nested_run}" \
   --dir "${guest_root}=${TEST_SRCDIR}" \
   --libs-for "${binary}" \
   --libs-for "${probe}" \
+  "${libs_args[@]}" \
   --cwd "${guest_root}/${TEST_WORKSPACE}" \
   "${env_args[@]}" \
   --fetch "${guest_xml}=${work}/test.xml" \
