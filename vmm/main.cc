@@ -23,6 +23,7 @@ ABSL_FLAG(int64_t, mem, 256, "Guest memory in MiB");
 ABSL_FLAG(int64_t, cpus, 1, "Number of vCPUs");
 ABSL_FLAG(bool, hugepages, false,
           "Back guest memory with 2 MiB huge pages (reserve them first)");
+ABSL_FLAG(std::string, kvm_device, "/dev/kvm", "KVM device node");
 // Declared for --help only: main() takes every --vfio out of argv first,
 // because Abseil keeps just the last value of a repeated flag.
 ABSL_FLAG(std::string, vfio, "",
@@ -76,6 +77,7 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   config->vm.handle_signals = true;
+  config->vm.kvm_device = absl::GetFlag(FLAGS_kvm_device);
 
   absl::StatusOr<std::unique_ptr<microvm::Vm>> vm =
       microvm::Vm::Create(config->vm);

@@ -58,7 +58,7 @@ class VmImpl final : public Vm {
     vcpus_.clear();
   }
 
-  absl::Status Build(const VmConfig& config);
+  absl::Status Build(const VmConfig& config, const boot::BootInfo& boot);
 
   Bus& pio_bus() override { return pio_; }
   Bus& mmio_bus() override { return mmio_; }
@@ -153,7 +153,8 @@ absl::Status VmImpl::WatchSignals() {
 
 // Set-up order matters to KVM: TSS and identity map, irqchip, PIT, memory,
 // then vCPUs (which need the irqchip to exist to get an in-kernel LAPIC).
-absl::Status VmImpl::Build(const VmConfig& config) {
+absl::Status VmImpl::Build(const VmConfig& config,
+                           const boot::BootInfo& boot) {
   if (config.cpus < 1 || config.cpus > kvm_.max_vcpus()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--cpus ", config.cpus, " is out of range: this host's ",
@@ -167,13 +168,6 @@ absl::Status VmImpl::Build(const VmConfig& config) {
       vm_, static_cast<uint32_t>(kvm_.CheckExtension(KVM_CAP_IRQ_ROUTING)));
   MVM_RETURN_IF_ERROR(SetUpMemory());
 
-  boot::LoadOptions load;
-  load.kernel_path = config.kernel_path;
-  load.initrd_path = config.initrd_path;
-  load.cmdline = config.cmdline;
-  load.cpus = config.cpus;
-  MVM_ASSIGN_OR_RETURN(boot::BootInfo boot, boot::LoadKernel(mem_, load));
-  MVM_RETURN_IF_ERROR(x86::WriteBootTables(mem_));
 
   LegacyDevices::Options dev;
   dev.console_out_fd = config.console_out_fd;
@@ -224,14 +218,25 @@ absl::StatusOr<VmExit> VmImpl::Run() {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Vm>> Vm::Create(const VmConfig& config) {
-  MVM_ASSIGN_OR_RETURN(Kvm kvm, Kvm::Open());
+  // Guest memory and everything written into it come first: a bad kernel,
+  // initrd or command line is reported before KVM is even opened, so those
+  // errors are the same on every host.
   MVM_ASSIGN_OR_RETURN(GuestMemory mem,
                        GuestMemory::Create(config.mem_bytes, config.hugepages));
+  boot::LoadOptions load;
+  load.kernel_path = config.kernel_path;
+  load.initrd_path = config.initrd_path;
+  load.cmdline = config.cmdline;
+  load.cpus = config.cpus;
+  MVM_ASSIGN_OR_RETURN(boot::BootInfo boot, boot::LoadKernel(mem, load));
+  MVM_RETURN_IF_ERROR(x86::WriteBootTables(mem));
+
+  MVM_ASSIGN_OR_RETURN(Kvm kvm, Kvm::Open(config.kvm_device));
   MVM_ASSIGN_OR_RETURN(KvmVm vm, KvmVm::Create(kvm));
   MVM_ASSIGN_OR_RETURN(std::unique_ptr<EpollLoop> loop, EpollLoop::Create());
   auto impl = std::make_unique<VmImpl>(std::move(kvm), std::move(vm),
                                        std::move(mem), std::move(loop));
-  MVM_RETURN_IF_ERROR(impl->Build(config));
+  MVM_RETURN_IF_ERROR(impl->Build(config, boot));
   return impl;
 }
 

@@ -26,6 +26,8 @@ struct VmConfig {
   // Guest serial (COM1) output and input; console_in_fd < 0 means none.
   int console_out_fd = STDOUT_FILENO;
   int console_in_fd = STDIN_FILENO;
+  // The KVM device node (tests point it elsewhere).
+  std::string kvm_device = "/dev/kvm";
   // Stop cleanly on SIGINT/SIGTERM (the caller must have blocked them).
   bool handle_signals = false;
 };

@@ -68,8 +68,13 @@ absl::StatusOr<Kvm> Kvm::Open(const std::string& path) {
     return ErrnoError(err, absl::StrCat("opening ", path));
   }
   Kvm kvm{UniqueFd(raw)};
-  MVM_ASSIGN_OR_RETURN(int version,
-                       MVM_IOCTL(kvm.fd(), KVM_GET_API_VERSION, 0));
+  absl::StatusOr<int> version_or = MVM_IOCTL(kvm.fd(), KVM_GET_API_VERSION, 0);
+  if (!version_or.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " is not a KVM device (",
+                     version_or.status().message(), ")"));
+  }
+  const int version = *version_or;
   if (version != KVM_API_VERSION) {
     return absl::FailedPreconditionError(
         absl::StrFormat("%s speaks KVM API %d, microvm needs %d", path,
