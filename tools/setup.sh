@@ -23,7 +23,7 @@ readonly PACKAGES=(
   bazel-bootstrap g++ pkg-config
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev linux-libc-dev
   qemu-system-x86 busybox-static cpio xz-utils
-  clang llvm
+  clang llvm acpica-tools
 )
 
 log() { echo "setup.sh: $*"; }

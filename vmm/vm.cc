@@ -14,6 +14,7 @@
 #include "base/unique_fd.h"
 #include "memory/guest_memory.h"
 #include "memory/layout.h"
+#include "vmm/acpi/acpi.h"
 #include "vmm/boot/loader.h"
 #include "vmm/kvm/kvm.h"
 #include "vmm/irq_router.h"
@@ -230,6 +231,12 @@ absl::StatusOr<std::unique_ptr<Vm>> Vm::Create(const VmConfig& config) {
   load.cpus = config.cpus;
   MVM_ASSIGN_OR_RETURN(boot::BootInfo boot, boot::LoadKernel(mem, load));
   MVM_RETURN_IF_ERROR(x86::WriteBootTables(mem));
+  // ACPI for Linux (MADT for the vCPUs and IOAPIC, FADT with the sleep
+  // register for power-off); the MP tables stay for guests without ACPI.
+  acpi::AcpiConfig acpi_config;
+  acpi_config.cpus = config.cpus;
+  MVM_ASSIGN_OR_RETURN(uint64_t rsdp, acpi::WriteAcpiTables(mem, acpi_config));
+  MVM_RETURN_IF_ERROR(acpi::SetRsdpInZeroPage(mem, boot.zero_page_gpa, rsdp));
 
   MVM_ASSIGN_OR_RETURN(Kvm kvm, Kvm::Open(config.kvm_device));
   MVM_ASSIGN_OR_RETURN(KvmVm vm, KvmVm::Create(kvm));

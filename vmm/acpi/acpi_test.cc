@@ -2,7 +2,9 @@
 
 #include <asm/bootparam.h>
 
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <string>
 

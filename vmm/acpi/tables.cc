@@ -186,6 +186,20 @@ aml::Bytes Com1Device() {
                                           aml::IrqNoFlags(kCom1Irq)}))}));
 }
 
+// The i8042 keyboard controller (data 0x60, command/status 0x64, IRQ 1).
+// Without it Linux probes the ports directly and, in hardware-reduced mode
+// where no legacy IRQ is mapped by default, fails to get IRQ 1.
+aml::Bytes Ps2KeyboardDevice() {
+  return aml::Device(
+      "PS2K",
+      aml::Concat({aml::Name("_HID", aml::DWord(aml::EisaIdValue("PNP0303"))),
+                   aml::Name("_UID", aml::Integer(0)),
+                   aml::Name("_CRS", aml::ResourceTemplate(
+                                         {aml::Io(0x60, 0x60, 1, 1),
+                                          aml::Io(0x64, 0x64, 1, 1),
+                                          aml::IrqNoFlags(1)}))}));
+}
+
 // ACPI 6.4 8.4: a processor device per MADT entry, _UID = processor UID,
 // so Linux's ACPI processor driver binds to each vCPU.
 absl::StatusOr<aml::Bytes> ProcessorDevices(int cpus) {
@@ -260,7 +274,7 @@ aml::Bytes EcamReservation(int buses) {
 absl::StatusOr<std::vector<uint8_t>> BuildDsdt(const AcpiConfig& config) {
   MVM_RETURN_IF_ERROR(ValidateConfig(config));
   MVM_ASSIGN_OR_RETURN(aml::Bytes cpus, ProcessorDevices(config.cpus));
-  std::vector<aml::Bytes> sb = {Com1Device(), cpus};
+  std::vector<aml::Bytes> sb = {Com1Device(), Ps2KeyboardDevice(), cpus};
   if (config.pci) {
     sb.push_back(PciHostBridge(config));
     sb.push_back(EcamReservation(config.pci_buses));

@@ -1,5 +1,6 @@
 #include "vmm/acpi/tables.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>

@@ -28,7 +28,6 @@ constexpr uint32_t kMsrLstar = 0xc0000082;
 constexpr uint32_t kMsrCstar = 0xc0000083;
 constexpr uint32_t kMsrSyscallMask = 0xc0000084;
 constexpr uint32_t kMsrKernelGsBase = 0xc0000102;
-constexpr uint32_t kMsrTsc = 0x10;
 constexpr uint32_t kMsrMiscEnable = 0x1a0;
 constexpr uint32_t kMsrMtrrDefType = 0x2ff;
 constexpr uint64_t kMiscEnableFastString = 1;
@@ -125,6 +124,8 @@ kvm_fpu BootFpu() {
   return fpu;
 }
 
+// IA32_TSC is left alone: KVM starts every vCPU's TSC in step, and writing
+// it per vCPU as they are created made Linux mark the TSCs unsynchronized.
 std::vector<kvm_msr_entry> BootMsrs() {
   auto msr = [](uint32_t index, uint64_t data) {
     kvm_msr_entry e{};
@@ -137,7 +138,7 @@ std::vector<kvm_msr_entry> BootMsrs() {
       msr(kMsrSysenterEip, 0),     msr(kMsrStar, 0),
       msr(kMsrCstar, 0),           msr(kMsrKernelGsBase, 0),
       msr(kMsrSyscallMask, 0),     msr(kMsrLstar, 0),
-      msr(kMsrTsc, 0),             msr(kMsrMiscEnable, kMiscEnableFastString),
+      msr(kMsrMiscEnable, kMiscEnableFastString),
       msr(kMsrMtrrDefType, kMtrrEnableWriteBack),
   };
 }
