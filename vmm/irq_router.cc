@@ -59,10 +59,16 @@ class IrqRouter::Vector final : public MsiVector {
   bool enabled_ = false;
 };
 
+absl::Status IrqRouter::Init() {
+  absl::MutexLock lock(&mu_);
+  return CommitLocked();
+}
+
 absl::StatusOr<std::unique_ptr<IrqLine>> IrqRouter::MakeIrqLine(uint32_t gsi) {
-  if (gsi >= kIoapicPins) {
+  if (gsi >= kIoapicPins || gsi == 2) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "IRQ ", gsi, " is not an IOAPIC input (0-", kIoapicPins - 1, ")"));
+        "IRQ ", gsi, " is not a usable IOAPIC input (0-", kIoapicPins - 1,
+        ", not the cascade IRQ 2)"));
   }
   return std::make_unique<KvmIrqLine>(vm_, gsi);
 }
@@ -113,9 +119,13 @@ size_t IrqRouter::msi_routes() const {
 absl::Status IrqRouter::CommitLocked() {
   std::vector<kvm_irq_routing_entry> routes;
   routes.reserve(kPicPins + kIoapicPins + msi_.size());
-  // The defaults KVM installs with KVM_CREATE_IRQCHIP: GSIs 0-15 on both the
-  // PIC pair and the IOAPIC, 16-23 on the IOAPIC only.
+  // ISA wiring as on a PC and as the MADT/MP tables describe it: GSIs 0-15
+  // reach the PIC pair and IOAPIC pins 0-15, except that the PIT's GSI 0
+  // goes to IOAPIC pin 2 (interrupt source override IRQ0 -> GSI 2) and GSI 2
+  // (the PIC cascade) nowhere; GSIs 16-23 reach IOAPIC pins 16-23. KVM's
+  // default table sends GSI 0 to IOAPIC pin 0, where the guest never looks.
   for (uint32_t gsi = 0; gsi < kIoapicPins; ++gsi) {
+    if (gsi == 2) continue;
     if (gsi < kPicPins) {
       kvm_irq_routing_entry pic{};
       pic.gsi = gsi;
@@ -129,7 +139,7 @@ absl::Status IrqRouter::CommitLocked() {
     ioapic.gsi = gsi;
     ioapic.type = KVM_IRQ_ROUTING_IRQCHIP;
     ioapic.u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
-    ioapic.u.irqchip.pin = gsi;
+    ioapic.u.irqchip.pin = gsi == 0 ? 2 : gsi;
     routes.push_back(ioapic);
   }
   for (const auto& [gsi, msi] : msi_) {

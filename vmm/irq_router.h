@@ -26,6 +26,10 @@ class IrqRouter final : public InterruptController {
   // `max_gsis` is KVM_CAP_IRQ_ROUTING's answer. `vm` must outlive this.
   IrqRouter(KvmVm& vm, uint32_t max_gsis) : vm_(vm), max_gsis_(max_gsis) {}
 
+  // Installs the PC's ISA routing (see CommitLocked); call once, before
+  // the vCPUs run.
+  absl::Status Init();
+
   absl::StatusOr<std::unique_ptr<IrqLine>> MakeIrqLine(uint32_t gsi) override;
   absl::StatusOr<std::unique_ptr<MsiVector>> AllocateMsi() override;
 

@@ -167,6 +167,7 @@ absl::Status VmImpl::Build(const VmConfig& config,
   MVM_RETURN_IF_ERROR(vm_.CreatePit());
   irqs_ = std::make_unique<IrqRouter>(
       vm_, static_cast<uint32_t>(kvm_.CheckExtension(KVM_CAP_IRQ_ROUTING)));
+  MVM_RETURN_IF_ERROR(irqs_->Init());
   MVM_RETURN_IF_ERROR(SetUpMemory());
 
 
