@@ -1,12 +1,15 @@
 #!/bin/bash
-# The main job: prepare the machine, build microvm and the hello guest, boot
-# the guest and show its serial output. Exit status is microvm's.
+# The main job: prepare the machine, build microvm, then
+#  1. boot the tiny hello guest and show its serial output (a quick first
+#     check): on the host's /dev/kvm when kvm_probe passes there (and
+#     MICROVM_TEST_NESTED is unset or 0), else inside the nested machine
+#     (tests/nested/nested_run.sh: QEMU + Debian's cloud kernel with kvm-amd);
+#  2. start the lab (tools/lab/lab.sh: the nested machine with an IOMMU and
+#     edu/ivshmem/nvme bound to vfio-pci) and boot Debian's Linux kernel with
+#     microvm there, showing the inner guest's whole console (scenario boot).
+# Exit status: 0 when both succeeded, else the first failure's.
 #
-# microvm runs on the host's /dev/kvm when kvm_probe passes there (and
-# MICROVM_TEST_NESTED is unset or 0), else inside the nested machine
-# (tests/nested/nested_run.sh: QEMU + Debian's cloud kernel with kvm-amd).
-#
-# Usage: tools/main_job.sh [extra microvm arguments]
+# Usage: tools/main_job.sh [extra microvm arguments for the hello guest]
 # Environment: BAZEL_STARTUP_OPTS (e.g. --output_base=...), MICROVM_CACHE,
 #              MICROVM_TEST_NESTED=1 to force the nested machine.
 set -euo pipefail
@@ -36,20 +39,28 @@ case "${MICROVM_TEST_NESTED:-0}" in
   ""|0) ;;
   *) reason="MICROVM_TEST_NESTED=${MICROVM_TEST_NESTED}" ;;
 esac
-if [[ -z ${reason} ]]; then
-  if probe_out=$("${probe}" 2>&1); then
-    echo "${ME}: host /dev/kvm; running microvm_static --kernel hello.elf --mem 64"
-    exec "${vmm}" --kernel "${guest}" --mem 64 "$@"
-  fi
-  reason="host probe failed: ${probe_out#kvm-probe: }"
+hello_status=0
+if [[ -z ${reason} ]] && probe_out=$("${probe}" 2>&1); then
+  echo "${ME}: step 1: host /dev/kvm; running microvm_static --kernel hello.elf --mem 64"
+  "${vmm}" --kernel "${guest}" --mem 64 "$@" || hello_status=$?
+else
+  [[ -n ${reason} ]] || reason="host probe failed: ${probe_out#kvm-probe: }"
+  echo "${ME}: step 1: nested machine (${reason}); running microvm_static --kernel hello.elf --mem 64"
+  bash tests/nested/nested_run.sh \
+    --file "/main/microvm_static=${vmm}" \
+    --file "/main/hello.elf=${guest}" \
+    --file "/main/kvm_probe=${probe}" \
+    --libs-for "${vmm}" --libs-for "${probe}" \
+    --cwd /main --timeout 300 \
+    -- sh -c './kvm_probe >/dev/null || { ./kvm_probe; exit 125; }; exec "$@"' sh \
+    ./microvm_static --kernel hello.elf --mem 64 "$@" || hello_status=$?
 fi
+echo "${ME}: step 1: hello guest: microvm exited with status ${hello_status}"
 
-echo "${ME}: nested machine (${reason}); running microvm_static --kernel hello.elf --mem 64"
-exec bash tests/nested/nested_run.sh \
-  --file "/main/microvm_static=${vmm}" \
-  --file "/main/hello.elf=${guest}" \
-  --file "/main/kvm_probe=${probe}" \
-  --libs-for "${vmm}" --libs-for "${probe}" \
-  --cwd /main --timeout 300 \
-  -- sh -c './kvm_probe >/dev/null || { ./kvm_probe; exit 125; }; exec "$@"' sh \
-  ./microvm_static --kernel hello.elf --mem 64 "$@"
+echo "${ME}: step 2: the lab: microvm boots Debian's cloud kernel inside the nested machine"
+lab_status=0
+bash tools/lab/lab.sh --microvm "${vmm}" --inner-log boot || lab_status=$?
+echo "${ME}: step 2: lab scenario boot: status ${lab_status}"
+
+(( hello_status != 0 )) && exit "${hello_status}"
+exit "${lab_status}"

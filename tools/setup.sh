@@ -9,7 +9,9 @@
 #       vmlinuz   the bzImage
 #       version   the kernel release, e.g. 6.1.0-56-cloud-amd64
 #       root/     the package unpacked with dpkg -x (root/lib/modules/<version>)
-#  3. Builds the nested machine's base initramfs into $MICROVM_CACHE/initramfs.
+#  3. Builds the nested machine's base initramfs into $MICROVM_CACHE/initramfs,
+#     and the lab's (tools/lab/lab.sh --prepare: the same with the VFIO
+#     modules, plus the inner guest's initramfs in $MICROVM_CACHE/lab).
 #
 # Usage: tools/setup.sh [--refresh-kernel]
 set -euo pipefail
@@ -88,6 +90,9 @@ prepare_initramfs() {
   out=$(bash "$(dirname "$0")/../tests/nested/nested_run.sh" --prepare 2>&1) ||
     die "building the nested machine's initramfs failed: ${out}"
   log "initramfs: ${out#nested-run: }"
+  out=$(bash "$(dirname "$0")/lab/lab.sh" --prepare 2>&1) ||
+    die "building the lab's initramfs images failed: ${out}"
+  log "lab: ${out#lab: }"
 }
 
 if [[ ${refresh_kernel} == 0 ]] && kernel_ready; then

@@ -223,13 +223,17 @@ if [[ ${MICROVM_NESTED_VERBOSE:-0} != 0 ]]; then
   tail -s 0.2 -n +1 -f --pid="${qemu_pid}" "${console}" >&2 &
   tail_pids+=($!)
 fi
+# The watchdog must not hold this script's stdout/stderr (a reader of a pipe
+# would wait for its sleep to end) and must take its sleep along when killed.
 (
-  sleep "${timeout}"
+  trap 'kill "${sleeper}" 2>/dev/null; exit 0' TERM
+  sleep "${timeout}" & sleeper=$!
+  wait "${sleeper}"
   touch "${work}/timed-out"
   kill -TERM "${qemu_pid}" 2>/dev/null
   sleep 5
   kill -KILL "${qemu_pid}" 2>/dev/null
-) &
+) </dev/null >/dev/null 2>&1 &
 watchdog=$!
 qemu_status=0
 wait "${qemu_pid}" || qemu_status=$?

@@ -1,0 +1,191 @@
+#!/bin/bash
+# The lab: try microvm's passthrough set-up on a laptop with no spare device.
+#
+# Starts the nested machine of tests/nested/nested_run.sh (Debian's QEMU under
+# TCG, -cpu EPYC,+svm, Debian's cloud kernel with kvm-amd) as a q35 machine
+# with an emulated Intel IOMMU (interrupt remapping, caching mode) and three
+# devices to pass through, each in its own IOMMU group:
+#   edu             QEMU's teaching device (INTx, MSI, DMA)        1234:11e8
+#   ivshmem-plain   BAR 2 backed by a host file, so this host can read what
+#                   the guests wrote                               1af4:1110
+#   nvme            MSI-X; a small raw image as its drive          1b36:0010
+# loads the VFIO modules, binds those devices to vfio-pci and runs the lab
+# agent (tools/lab/agent.sh) there, which boots microvm with the same Debian
+# kernel and a small initramfs (tools/lab/make_inner_initramfs.sh) and runs
+# the scenarios (tools/lab/scenarios/*.sh). Each reports lines
+#   LAB-RESULT <scenario> PASS|FAIL <detail>
+# The inner guest's console is shown with the prefix "inner| ".
+#
+# Usage: tools/lab/lab.sh [options] [SCENARIO...]     (default: boot)
+#   --microvm PATH     static microvm binary (default: build
+#                      //vmm:microvm_static with bazel $BAZEL_STARTUP_OPTS)
+#   --kernel PATH      inner guest kernel (default: the cached Debian bzImage)
+#   --ivshmem PATH     ivshmem backing file, kept afterwards (created, 1 MiB,
+#                      if missing; its size must be a power of two); default:
+#                      a temporary file, removed
+#   --cmd COMMAND      shell command for scenario "cmd" (implies it when no
+#                      scenario is named)
+#   --cpus N / --mem MIB   inner machine for scenario "cmd" (default 1 / 256)
+#   --inner-log        show the inner kernel's whole boot log (default: its
+#                      command line has "quiet"; the log costs ~20 s here)
+#   --timeout SECONDS  bound on the whole lab run (default 60 + 100 per scenario)
+#   --list             list the scenarios
+#   --prepare          only build and cache the initramfs images
+#   -v                 also show the lab machine's kernel console (stderr)
+# Exit status: 0 when every scenario passed; 1 when one failed or reported
+# nothing; the nested machine's status (124 timeout, 125 set-up) otherwise.
+# Nothing is left behind: QEMU is killed, temporary files removed; the
+# initramfs images stay in $MICROVM_CACHE (default /var/tmp/microvm-cache).
+set -euo pipefail
+
+readonly ME="lab"
+readonly CACHE="${MICROVM_CACHE:-/var/tmp/microvm-cache}"
+SELF_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly SELF_DIR
+readonly NESTED_RUN="${SELF_DIR}/../../tests/nested/nested_run.sh"
+# Insmod order after KVM's: vfio_virqfd is its own module in 6.1 kernels and
+# part of vfio.ko from 6.2 on (see /work/shared/ENVIRONMENT.md).
+readonly VFIO_MODULES=(drivers/vfio/vfio drivers/vfio/vfio_iommu_type1
+  drivers/vfio/vfio_virqfd drivers/vfio/pci/vfio-pci-core drivers/vfio/pci/vfio-pci)
+readonly PASSTHROUGH_IDS=(1234:11e8 1af4:1110 1b36:0010)
+
+die() { echo "${ME}: error: $*" >&2; exit 125; }
+
+microvm="" kernel="" ivshmem="" cmd="" cpus=1 mem=256 timeout="" prepare=0 quiet=1
+scenarios=()
+while (( $# )); do
+  case "$1" in
+    --microvm) microvm="$2"; shift 2 ;;
+    --microvm=*) microvm="${1#*=}"; shift ;;
+    --kernel) kernel="$2"; shift 2 ;;
+    --ivshmem) ivshmem="$2"; shift 2 ;;
+    --cmd) cmd="$2"; shift 2 ;;
+    --cpus) cpus="$2"; shift 2 ;;
+    --mem) mem="$2"; shift 2 ;;
+    --timeout) timeout="$2"; shift 2 ;;
+    --prepare) prepare=1; shift ;;
+    --inner-log) quiet=0; shift ;;
+    --list) ls "${SELF_DIR}/scenarios" | sed 's/\.sh$//'; exit 0 ;;
+    -v) export MICROVM_NESTED_VERBOSE=1; shift ;;
+    -h|--help) sed -n '2,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) die "unknown option '$1' (try --help)" ;;
+    *) scenarios+=("$1"); shift ;;
+  esac
+done
+if (( ${#scenarios[@]} == 0 )); then
+  if [[ -n ${cmd} ]]; then scenarios=(cmd); else scenarios=(boot); fi
+fi
+for s in "${scenarios[@]}"; do
+  [[ -f ${SELF_DIR}/scenarios/${s}.sh ]] ||
+    die "no scenario '${s}'; have: $(ls "${SELF_DIR}/scenarios" | sed 's/\.sh$//' | tr '\n' ' ')"
+done
+[[ -f ${NESTED_RUN} ]] || die "no ${NESTED_RUN}"
+[[ -s ${CACHE}/kernel/version ]] || die "no kernel in ${CACHE}/kernel; run tools/setup.sh"
+version=$(cat "${CACHE}/kernel/version")
+moddir="${CACHE}/kernel/root/lib/modules/${version}/kernel"
+
+module_args=()
+for m in "${VFIO_MODULES[@]}"; do
+  if [[ -f ${moddir}/${m}.ko || -f ${moddir}/${m}.ko.xz ]]; then
+    module_args+=(--module "${m}")
+  elif [[ ${m} != */vfio_virqfd ]]; then
+    die "kernel ${version} has no module ${m} under ${moddir}"
+  fi
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/lab.XXXXXX")
+cleanup() { rm -rf "${work}"; }
+trap cleanup EXIT
+trap 'echo "${ME}: interrupted" >&2; exit 130' INT TERM HUP
+
+inner_initrd=$(bash "${SELF_DIR}/make_inner_initramfs.sh" "${work}") ||
+  die "building the inner initramfs failed"
+if [[ ${prepare} == 1 ]]; then
+  bash "${NESTED_RUN}" --prepare "${module_args[@]}" >/dev/null ||
+    die "building the lab machine's initramfs failed"
+  echo "${ME}: initramfs images ready (inner: ${inner_initrd})"
+  exit 0
+fi
+
+kernel="${kernel:-${CACHE}/kernel/vmlinuz}"
+[[ -s ${kernel} ]] || die "no inner kernel ${kernel}"
+if [[ -z ${microvm} ]]; then
+  # shellcheck disable=SC2206 # startup options are separate words on purpose.
+  bazel_cmd=(bazel ${BAZEL_STARTUP_OPTS:-})
+  echo "${ME}: building //vmm:microvm_static" >&2
+  (cd "${SELF_DIR}/../.." && "${bazel_cmd[@]}" build //vmm:microvm_static) >&2 ||
+    die "bazel build //vmm:microvm_static failed"
+  microvm="$(cd "${SELF_DIR}/../.." && "${bazel_cmd[@]}" info bazel-bin 2>/dev/null)/vmm/microvm_static"
+fi
+[[ -x ${microvm} ]] || die "no microvm binary at ${microvm}"
+
+# ivshmem's backing file: the outer host's view of the shared BAR.
+if [[ -z ${ivshmem} ]]; then
+  ivshmem="${work}/ivshmem.bin"
+fi
+[[ -e ${ivshmem} ]] || truncate -s 1M "${ivshmem}" || die "cannot create ${ivshmem}"
+shm_size=$(stat -L -c %s "${ivshmem}")
+(( shm_size > 0 && (shm_size & (shm_size - 1)) == 0 )) ||
+  die "${ivshmem}: size ${shm_size} is not a power of two (ivshmem needs one)"
+nvme_img="${work}/nvme.img"
+truncate -s 16M "${nvme_img}"
+# A token the agent writes through the ivshmem BAR (scenario ivshmem).
+shm_token=$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')
+
+binds=()
+for id in "${PASSTHROUGH_IDS[@]}"; do binds+=(--bind "${id}"); done
+timeout="${timeout:-$((60 + 100 * ${#scenarios[@]}))}"
+
+echo "${ME}: starting the lab machine (q35 + intel-iommu, edu, ivshmem, nvme);" \
+  "scenarios: ${scenarios[*]}" >&2
+log="${work}/lab.log"
+start=$(date +%s.%N)
+status=0
+bash "${NESTED_RUN}" \
+  --machine q35,kernel-irqchip=split \
+  --qemu-arg -device --qemu-arg intel-iommu,intremap=on,caching-mode=on \
+  --qemu-arg -device --qemu-arg edu \
+  --qemu-arg -object \
+  --qemu-arg "memory-backend-file,id=labshm,share=on,mem-path=${ivshmem},size=${shm_size}" \
+  --qemu-arg -device --qemu-arg ivshmem-plain,memdev=labshm \
+  --qemu-arg -drive --qemu-arg "file=${nvme_img},if=none,id=labnvme,format=raw" \
+  --qemu-arg -device --qemu-arg nvme,serial=lab0001,drive=labnvme \
+  --append "intel_iommu=on iommu=pt" \
+  "${module_args[@]}" \
+  --file "/lab/agent.sh=${SELF_DIR}/agent.sh" \
+  --dir "/lab/scenarios=${SELF_DIR}/scenarios" \
+  --file "/lab/microvm=${microvm}" \
+  --file "/lab/vmlinuz=${kernel}" \
+  --file "/lab/inner.cpio.gz=${inner_initrd}" \
+  --env "LAB_CMD=${cmd}" --env "LAB_CPUS=${cpus}" --env "LAB_MEM=${mem}" \
+  --env "LAB_SHM_TOKEN=${shm_token}" --env "LAB_INNER_QUIET=${quiet}" \
+  --timeout "${timeout}" \
+  -- sh /lab/agent.sh "${binds[@]}" "${scenarios[@]}" | tee "${log}" || status=$?
+elapsed=$(echo "${start} $(date +%s.%N)" | awk '{printf "%.1f", $2 - $1}')
+
+# The outer host's half of scenario ivshmem: the agent wrote the token at
+# offset 0 of BAR 2; it must be in the backing file now.
+if grep -q '^LAB-RESULT ivshmem PASS' "${log}"; then
+  seen=$(od -An -N4 -tx4 "${ivshmem}" | tr -d ' \n')
+  if [[ ${seen} == "${shm_token}" ]]; then
+    echo "LAB-RESULT ivshmem PASS host sees token ${seen} in ${ivshmem}" | tee -a "${log}"
+  else
+    echo "LAB-RESULT ivshmem FAIL host reads ${seen} from ${ivshmem}, expected ${shm_token}" |
+      tee -a "${log}"
+  fi
+fi
+
+missing=()
+for s in "${scenarios[@]}"; do
+  grep -q "^LAB-RESULT ${s} " "${log}" || missing+=("${s}")
+done
+fails=$(grep -c '^LAB-RESULT [^ ]* FAIL' "${log}" || true)
+passes=$(grep -c '^LAB-RESULT [^ ]* PASS' "${log}" || true)
+echo "${ME}: ${passes} passed, ${fails} failed${missing[*]:+, no result from: ${missing[*]}};" \
+  "lab ran ${elapsed} s" >&2
+if (( status == 0 )) && (( fails > 0 || ${#missing[@]} > 0 )); then status=1; fi
+if (( status == 0 )) && (( passes == 0 )); then status=1; fi
+if (( status != 0 )) && (( status < 124 )) && (( fails == 0 )) && (( ${#missing[@]} == 0 )); then
+  status=1
+fi
+exit "${status}"

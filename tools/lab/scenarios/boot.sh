@@ -1,0 +1,18 @@
+# Scenario boot: the inner Linux boots to its init under microvm, prints
+# uname and /proc/cmdline through the console, and microvm ends (reboot -f:
+# i8042 reset, status 0). Reports the time from microvm's start to the inner
+# init marker (seen by the agent) and the inner kernel's own uptime there.
+# Sourced by tools/lab/agent.sh, which provides inner_boot & co.
+run_scenario() {
+  inner_boot --cpus 1 --cmd 'uname -a; cat /proc/cmdline'
+  inner_check_booted boot || return
+  if [ "${INNER_CMD_STATUS}" != 0 ]; then
+    lab_result boot FAIL "inner command status '${INNER_CMD_STATUS}' (empty: never finished)"
+  elif ! grep -q '^Linux ' "${INNER_OUT}" || ! grep -q 'lab.end=reboot' "${INNER_OUT}"; then
+    lab_result boot FAIL "no uname/cmdline in the inner output: $(head -n 2 "${INNER_OUT}" | tr '\n' ' ')"
+  elif [ "${INNER_STATUS}" != 0 ]; then
+    lab_result boot FAIL "inner init reached in ${INNER_INIT_S} s but microvm exited ${INNER_STATUS}"
+  else
+    lab_result boot PASS "inner_init_s=${INNER_INIT_S} inner_kernel_uptime_s=${INNER_KERNEL_S} microvm_wall_s=${INNER_WALL_S} $(grep -m1 '^Linux ' "${INNER_OUT}" | cut -d' ' -f3)"
+  fi
+}
