@@ -1,0 +1,31 @@
+#include "pci/pci_device.h"
+
+#include "absl/strings/str_format.h"
+
+namespace microvm::pci {
+
+std::string PciAddress::ToString() const {
+  return absl::StrFormat("%02x:%02x.%x", bus, device, function);
+}
+
+void PciDevice::Attach(const PciAddress&, std::unique_ptr<IrqLine>) {}
+
+std::shared_ptr<BusDevice> PciDevice::BarHandler(int) { return nullptr; }
+
+absl::Status PciDevice::MapBar(const BarRegion& bar, Bus& bus) {
+  std::shared_ptr<BusDevice> handler = BarHandler(bar.index);
+  if (handler == nullptr) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "PCI BAR %d: the device has no handler for it", bar.index));
+  }
+  return bus.Register(bar.address, bar.size, std::move(handler),
+                      bar.index == kRomBar
+                          ? std::string("PCI ROM")
+                          : absl::StrFormat("PCI BAR %d", bar.index));
+}
+
+absl::Status PciDevice::UnmapBar(const BarRegion& bar, Bus& bus) {
+  return bus.Unregister(bar.address);
+}
+
+}  // namespace microvm::pci
