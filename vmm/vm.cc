@@ -15,7 +15,11 @@
 #include "memory/guest_memory.h"
 #include "memory/layout.h"
 #include "vmm/acpi/acpi.h"
+#include "pci/bar_allocator.h"
+#include "pci/pci_device.h"
+#include "pci/root_complex.h"
 #include "vmm/boot/loader.h"
+#include "vmm/boot/mptable.h"
 #include "vmm/kvm/kvm.h"
 #include "vmm/irq_router.h"
 #include "vmm/legacy_devices.h"
@@ -31,6 +35,9 @@ constexpr size_t kApicLvtLint0 = 0x350;
 constexpr size_t kApicLvtLint1 = 0x360;
 constexpr uint32_t kDeliveryExtInt = 7;
 constexpr uint32_t kDeliveryNmi = 4;
+
+// Upper bound of the 64-bit PCI window.
+constexpr uint64_t kMmio64MaxSize = 64 * layout::kGiB;
 
 uint32_t ReadApicReg(const kvm_lapic_state& s, size_t off) {
   uint32_t v;
@@ -79,6 +86,7 @@ class VmImpl final : public Vm {
                          const std::vector<kvm_cpuid_entry2>& cpuid,
                          const boot::BootInfo& boot);
   absl::Status WatchSignals();
+  absl::Status SetUpPci(const VmConfig& config, const boot::BootInfo& boot);
 
   Kvm kvm_;
   KvmVm vm_;
@@ -88,6 +96,10 @@ class VmImpl final : public Vm {
   std::unique_ptr<IrqRouter> irqs_;
   Bus pio_{"PIO"};
   Bus mmio_{"MMIO"};
+  // After the buses and the interrupt router: it unregisters from the first
+  // and its devices hold vectors of the second.
+  std::unique_ptr<pci::PciRoot> pci_;
+  uint32_t phys_bits_ = 36;
   std::unique_ptr<LegacyDevices> devices_;
   UniqueFd signal_fd_;
   EventLoop::Watch signal_watch_;
@@ -134,6 +146,47 @@ absl::Status VmImpl::SetUpVcpu(KvmVcpu& vcpu, uint32_t index, uint32_t count,
   return vcpu.SetRegs(x86::BootRegs(boot.entry_rip, boot.zero_page_gpa));
 }
 
+// The root complex, its devices with firmware-style BAR placement, then the
+// tables that describe it all to the guest: ACPI (_PRT, _CRS windows, MCFG)
+// for Linux and MP-table interrupt entries for guests without ACPI.
+absl::Status VmImpl::SetUpPci(const VmConfig& config,
+                              const boot::BootInfo& boot) {
+  MVM_ASSIGN_OR_RETURN(pci_, pci::PciRoot::Create(pio_, mmio_, *irqs_));
+  for (const PciDeviceFactory& make : config.pci_devices) {
+    MVM_ASSIGN_OR_RETURN(std::shared_ptr<pci::PciDevice> device, make(*irqs_));
+    MVM_RETURN_IF_ERROR(pci_->AddDevice(std::move(device)).status());
+  }
+  // The 64-bit window starts at the first 1 GiB boundary above RAM (and
+  // above 4 GiB) and is as large as the guest's physical address width
+  // allows, up to kMmio64MaxSize.
+  pci::BarWindows windows;
+  windows.mmio64_base = std::max<uint64_t>(mem_.end(), layout::kHighRamStart);
+  windows.mmio64_base = (windows.mmio64_base + layout::kGiB - 1) &
+                        ~(layout::kGiB - 1);
+  const uint64_t limit = uint64_t{1} << phys_bits_;
+  windows.mmio64_size =
+      limit > windows.mmio64_base
+          ? std::min(kMmio64MaxSize, limit - windows.mmio64_base)
+          : 0;
+  MVM_RETURN_IF_ERROR(pci_->AssignBars(windows));
+
+  std::vector<pci::IntxRoute> intx = pci_->intx_routes();
+  boot::MpTableConfig mp;
+  mp.cpus = config.cpus;
+  acpi::AcpiConfig acpi_config;
+  acpi_config.cpus = config.cpus;
+  acpi_config.pci = true;
+  acpi_config.mmio64_base = windows.mmio64_base;
+  acpi_config.mmio64_size = windows.mmio64_size;
+  for (const pci::IntxRoute& r : intx) {
+    mp.pci_intx.push_back({r.device, r.pin, static_cast<uint8_t>(r.gsi)});
+    acpi_config.pci_routes.push_back({r.device, r.pin, r.gsi});
+  }
+  MVM_RETURN_IF_ERROR(boot::WriteMpTable(mem_, mp));
+  MVM_ASSIGN_OR_RETURN(uint64_t rsdp, acpi::WriteAcpiTables(mem_, acpi_config));
+  return acpi::SetRsdpInZeroPage(mem_, boot.zero_page_gpa, rsdp);
+}
+
 absl::Status VmImpl::WatchSignals() {
   sigset_t set;
   sigemptyset(&set);
@@ -168,6 +221,10 @@ absl::Status VmImpl::Build(const VmConfig& config,
   irqs_ = std::make_unique<IrqRouter>(
       vm_, static_cast<uint32_t>(kvm_.CheckExtension(KVM_CAP_IRQ_ROUTING)));
   MVM_RETURN_IF_ERROR(irqs_->Init());
+  MVM_ASSIGN_OR_RETURN(std::vector<kvm_cpuid_entry2> cpuid,
+                       kvm_.SupportedCpuid());
+  phys_bits_ = x86::PhysAddressBits(cpuid);
+  MVM_RETURN_IF_ERROR(SetUpPci(config, boot));
   MVM_RETURN_IF_ERROR(SetUpMemory());
 
 
@@ -181,8 +238,6 @@ absl::Status VmImpl::Build(const VmConfig& config,
   if (config.handle_signals) MVM_RETURN_IF_ERROR(WatchSignals());
 
   MVM_RETURN_IF_ERROR(VcpuThread::InstallKickHandler());
-  MVM_ASSIGN_OR_RETURN(std::vector<kvm_cpuid_entry2> cpuid,
-                       kvm_.SupportedCpuid());
   for (int i = 0; i < config.cpus; ++i) {
     MVM_ASSIGN_OR_RETURN(std::unique_ptr<KvmVcpu> vcpu,
                          vm_.CreateVcpu(kvm_, i));
@@ -232,12 +287,6 @@ absl::StatusOr<std::unique_ptr<Vm>> Vm::Create(const VmConfig& config) {
   load.cpus = config.cpus;
   MVM_ASSIGN_OR_RETURN(boot::BootInfo boot, boot::LoadKernel(mem, load));
   MVM_RETURN_IF_ERROR(x86::WriteBootTables(mem));
-  // ACPI for Linux (MADT for the vCPUs and IOAPIC, FADT with the sleep
-  // register for power-off); the MP tables stay for guests without ACPI.
-  acpi::AcpiConfig acpi_config;
-  acpi_config.cpus = config.cpus;
-  MVM_ASSIGN_OR_RETURN(uint64_t rsdp, acpi::WriteAcpiTables(mem, acpi_config));
-  MVM_RETURN_IF_ERROR(acpi::SetRsdpInZeroPage(mem, boot.zero_page_gpa, rsdp));
 
   MVM_ASSIGN_OR_RETURN(Kvm kvm, Kvm::Open(config.kvm_device));
   MVM_ASSIGN_OR_RETURN(KvmVm vm, KvmVm::Create(kvm));

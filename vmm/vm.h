@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +16,16 @@
 #include "base/irq.h"
 
 namespace microvm {
+
+namespace pci {
+class PciDevice;
+}  // namespace pci
+
+// Makes one PCI device for the VM's root complex, given the VM's interrupt
+// controller (INTx lines, MSI vectors).
+using PciDeviceFactory =
+    std::function<absl::StatusOr<std::shared_ptr<pci::PciDevice>>(
+        InterruptController&)>;
 
 struct VmConfig {
   std::string kernel_path;  // bzImage, ELF64 vmlinux or an ELF64 test guest
@@ -26,6 +37,9 @@ struct VmConfig {
   // Guest serial (COM1) output and input; console_in_fd < 0 means none.
   int console_out_fd = STDOUT_FILENO;
   int console_in_fd = STDIN_FILENO;
+  // PCI devices on bus 0, in slot order from 00:01.0 (00:00.0 is the host
+  // bridge).
+  std::vector<PciDeviceFactory> pci_devices;
   // The KVM device node (tests point it elsewhere).
   std::string kvm_device = "/dev/kvm";
   // Stop cleanly on SIGINT/SIGTERM (the caller must have blocked them).

@@ -107,4 +107,13 @@ std::vector<kvm_cpuid_entry2> VcpuCpuid(
   return out;
 }
 
+uint32_t PhysAddressBits(const std::vector<kvm_cpuid_entry2>& cpuid) {
+  for (const kvm_cpuid_entry2& e : cpuid) {
+    if (e.function == kLeafAmdSizes && (e.eax & 0xff) != 0) {
+      return e.eax & 0xff;
+    }
+  }
+  return 36;
+}
+
 }  // namespace microvm::x86

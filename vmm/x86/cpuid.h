@@ -16,6 +16,10 @@ std::vector<kvm_cpuid_entry2> VcpuCpuid(
     const std::vector<kvm_cpuid_entry2>& supported, uint32_t index,
     uint32_t count);
 
+// Guest physical address width from CPUID 0x80000008 EAX[7:0]; 36 (the
+// architectural minimum with PAE) when the leaf is absent.
+uint32_t PhysAddressBits(const std::vector<kvm_cpuid_entry2>& cpuid);
+
 }  // namespace microvm::x86
 
 #endif  // MICROVM_VMM_X86_CPUID_H_

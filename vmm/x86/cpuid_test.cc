@@ -62,5 +62,12 @@ TEST(CpuidTest, AmdLeavesCarryCoreCount) {
   EXPECT_EQ(Find(out, 0x8000001E).eax, 2u);
 }
 
+TEST(CpuidTest, PhysAddressBits) {
+  EXPECT_EQ(PhysAddressBits({}), 36u);
+  auto leaf = Leaf(0x80000008);
+  leaf.eax = 0x3028;  // 48 virtual, 40 physical
+  EXPECT_EQ(PhysAddressBits({leaf}), 40u);
+}
+
 }  // namespace
 }  // namespace microvm::x86
