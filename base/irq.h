@@ -42,6 +42,13 @@ class MsiVector {
   virtual int trigger_fd() const = 0;
 };
 
+// A kernel-to-KVM interrupt path that the VMM set up and no longer touches;
+// dropping it tears the path down.
+class IrqfdBinding {
+ public:
+  virtual ~IrqfdBinding() = default;
+};
+
 // What the PCI layer asks of the VMM's interrupt controller.
 class InterruptController {
  public:
@@ -51,6 +58,13 @@ class InterruptController {
       uint32_t gsi) = 0;
   // A new message-signalled vector (a GSI with an MSI route), disabled.
   virtual absl::StatusOr<std::unique_ptr<MsiVector>> AllocateMsi() = 0;
+  // Level-triggered INTx straight from a kernel producer (VFIO): signalling
+  // `trigger_fd` asserts IOAPIC input `gsi`; when the guest EOIs it, KVM
+  // deasserts it and signals `resample_fd` (KVM_IRQFD_FLAG_RESAMPLE), which
+  // the producer uses to unmask. Fails with Unimplemented where KVM cannot
+  // resample; callers then fall back to a path through the VMM.
+  virtual absl::StatusOr<std::unique_ptr<IrqfdBinding>> BindLevelIrqfd(
+      uint32_t gsi, int trigger_fd, int resample_fd) = 0;
 };
 
 }  // namespace microvm

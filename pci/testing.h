@@ -40,6 +40,10 @@ class FakeInterruptController final : public InterruptController {
   absl::StatusOr<std::unique_ptr<MsiVector>> AllocateMsi() override {
     return absl::UnimplementedError("no MSI in this fake");
   }
+  absl::StatusOr<std::unique_ptr<IrqfdBinding>> BindLevelIrqfd(
+      uint32_t, int, int) override {
+    return absl::UnimplementedError("no irqfd in this fake");
+  }
   std::map<uint32_t, std::vector<FakeIrqLine*>> lines;
 };
 

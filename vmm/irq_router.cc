@@ -59,6 +59,36 @@ class IrqRouter::Vector final : public MsiVector {
   bool enabled_ = false;
 };
 
+namespace {
+
+class LevelIrqfd final : public IrqfdBinding {
+ public:
+  LevelIrqfd(KvmVm& vm, uint32_t gsi, int fd) : vm_(vm), gsi_(gsi), fd_(fd) {}
+  ~LevelIrqfd() override { (void)vm_.DeassignIrqfd(fd_, gsi_); }
+
+ private:
+  KvmVm& vm_;
+  const uint32_t gsi_;
+  const int fd_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<IrqfdBinding>> IrqRouter::BindLevelIrqfd(
+    uint32_t gsi, int trigger_fd, int resample_fd) {
+  if (!can_resample_) {
+    return absl::UnimplementedError(
+        "this KVM cannot resample level-triggered irqfds "
+        "(no KVM_CAP_IRQFD_RESAMPLE)");
+  }
+  if (gsi >= kIoapicPins || gsi == 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("GSI ", gsi, " is not a usable IOAPIC input"));
+  }
+  MVM_RETURN_IF_ERROR(vm_.AssignIrqfd(trigger_fd, gsi, resample_fd));
+  return std::make_unique<LevelIrqfd>(vm_, gsi, trigger_fd);
+}
+
 absl::Status IrqRouter::Init() {
   absl::MutexLock lock(&mu_);
   return CommitLocked();

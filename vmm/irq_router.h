@@ -24,7 +24,9 @@ class IrqRouter final : public InterruptController {
   static constexpr uint32_t kIoapicPins = 24;
 
   // `max_gsis` is KVM_CAP_IRQ_ROUTING's answer. `vm` must outlive this.
-  IrqRouter(KvmVm& vm, uint32_t max_gsis) : vm_(vm), max_gsis_(max_gsis) {}
+  // `can_resample`: KVM_CAP_IRQFD_RESAMPLE.
+  IrqRouter(KvmVm& vm, uint32_t max_gsis, bool can_resample)
+      : vm_(vm), max_gsis_(max_gsis), can_resample_(can_resample) {}
 
   // Installs the PC's ISA routing (see CommitLocked); call once, before
   // the vCPUs run.
@@ -32,6 +34,8 @@ class IrqRouter final : public InterruptController {
 
   absl::StatusOr<std::unique_ptr<IrqLine>> MakeIrqLine(uint32_t gsi) override;
   absl::StatusOr<std::unique_ptr<MsiVector>> AllocateMsi() override;
+  absl::StatusOr<std::unique_ptr<IrqfdBinding>> BindLevelIrqfd(
+      uint32_t gsi, int trigger_fd, int resample_fd) override;
 
   KvmVm& vm() { return vm_; }
   // Number of MSI routes in use (for tests and leak checks).
@@ -49,6 +53,7 @@ class IrqRouter final : public InterruptController {
 
   KvmVm& vm_;
   const uint32_t max_gsis_;
+  const bool can_resample_;
   mutable absl::Mutex mu_;
   // GSI -> MSI message, for every allocated vector.
   std::map<uint32_t, kvm_irq_routing_msi> msi_ ABSL_GUARDED_BY(mu_);

@@ -219,7 +219,8 @@ absl::Status VmImpl::Build(const VmConfig& config,
   MVM_RETURN_IF_ERROR(vm_.CreateIrqchip());
   MVM_RETURN_IF_ERROR(vm_.CreatePit());
   irqs_ = std::make_unique<IrqRouter>(
-      vm_, static_cast<uint32_t>(kvm_.CheckExtension(KVM_CAP_IRQ_ROUTING)));
+      vm_, static_cast<uint32_t>(kvm_.CheckExtension(KVM_CAP_IRQ_ROUTING)),
+      kvm_.CheckExtension(KVM_CAP_IRQFD_RESAMPLE) > 0);
   MVM_RETURN_IF_ERROR(irqs_->Init());
   MVM_ASSIGN_OR_RETURN(std::vector<kvm_cpuid_entry2> cpuid,
                        kvm_.SupportedCpuid());
