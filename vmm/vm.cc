@@ -23,6 +23,7 @@
 #include "vmm/kvm/kvm.h"
 #include "vmm/irq_router.h"
 #include "vmm/legacy_devices.h"
+#include "vmm/memslots.h"
 #include "vmm/vcpu.h"
 #include "vmm/x86/cpuid.h"
 #include "vmm/x86/long_mode.h"
@@ -81,7 +82,6 @@ class VmImpl final : public Vm {
 
  private:
   void End(absl::StatusOr<VmExit> result);
-  absl::Status SetUpMemory();
   absl::Status SetUpVcpu(KvmVcpu& vcpu, uint32_t index, uint32_t count,
                          const std::vector<kvm_cpuid_entry2>& cpuid,
                          const boot::BootInfo& boot);
@@ -91,7 +91,7 @@ class VmImpl final : public Vm {
   Kvm kvm_;
   KvmVm vm_;
   GuestMemory mem_;
-  std::vector<Memslot> memslots_;
+  std::unique_ptr<Memslots> memslots_;
   std::unique_ptr<EpollLoop> loop_;
   std::unique_ptr<IrqRouter> irqs_;
   Bus pio_{"PIO"};
@@ -109,16 +109,6 @@ class VmImpl final : public Vm {
   absl::Mutex mu_;
   std::optional<absl::StatusOr<VmExit>> result_ ABSL_GUARDED_BY(mu_);
 };
-
-absl::Status VmImpl::SetUpMemory() {
-  uint32_t slot = 0;
-  for (const MemoryRegion& r : mem_.regions()) {
-    MVM_ASSIGN_OR_RETURN(Memslot s,
-                         vm_.MapMemory(slot++, r.gpa, r.size, r.host));
-    memslots_.push_back(std::move(s));
-  }
-  return absl::OkStatus();
-}
 
 absl::Status VmImpl::SetUpVcpu(KvmVcpu& vcpu, uint32_t index, uint32_t count,
                                const std::vector<kvm_cpuid_entry2>& cpuid,
@@ -226,7 +216,10 @@ absl::Status VmImpl::Build(const VmConfig& config,
                        kvm_.SupportedCpuid());
   phys_bits_ = x86::PhysAddressBits(cpuid);
   MVM_RETURN_IF_ERROR(SetUpPci(config, boot));
-  MVM_RETURN_IF_ERROR(SetUpMemory());
+  int max_slots = kvm_.CheckExtension(KVM_CAP_NR_MEMSLOTS);
+  memslots_ = std::make_unique<Memslots>(
+      vm_, static_cast<uint32_t>(max_slots > 0 ? max_slots : 32));
+  MVM_RETURN_IF_ERROR(memslots_->MapRam(mem_));
 
 
   LegacyDevices::Options dev;
