@@ -10,6 +10,7 @@
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "devices/pci_test_device.h"
 #include "vmm/cli.h"
 #include "vmm/vm.h"
 
@@ -23,6 +24,11 @@ ABSL_FLAG(int64_t, mem, 256, "Guest memory in MiB");
 ABSL_FLAG(int64_t, cpus, 1, "Number of vCPUs");
 ABSL_FLAG(bool, hugepages, false,
           "Back guest memory with 2 MiB huge pages (reserve them first)");
+ABSL_FLAG(bool, pci_test_device, false,
+          "Add microvm's emulated PCI test device (1234:7e57) at 00:01.0");
+ABSL_FLAG(std::string, vfio_intx, "irqfd",
+          "INTx path of passed-through devices: irqfd (KVM irqfd with "
+          "resample, the VMM stays out) or userspace (through the VMM)");
 ABSL_FLAG(std::string, kvm_device, "/dev/kvm", "KVM device node");
 // Declared for --help only: main() takes every --vfio out of argv first,
 // because Abseil keeps just the last value of a repeated flag.
@@ -63,11 +69,18 @@ int main(int argc, char** argv) {
   args.vfio = std::move(vfio);
   absl::StatusOr<microvm::CliConfig> config = microvm::ValidateArgs(args);
   if (!config.ok()) return Fail(config.status());
-  if (!config->vfio.empty()) {
-    return Fail(absl::UnimplementedError(absl::StrCat(
-        "--vfio ", config->vfio[0].ToString(),
-        ": device passthrough is not built yet in this version")));
+  for (const microvm::PciAddress& a : config->vfio) {
+    config->vm.vfio_devices.push_back(a.ToString());
   }
+  if (absl::GetFlag(FLAGS_pci_test_device)) {
+    config->vm.pci_devices.push_back(microvm::MakePciTestDevice);
+  }
+  const std::string intx = absl::GetFlag(FLAGS_vfio_intx);
+  if (intx != "irqfd" && intx != "userspace") {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--vfio_intx=", intx, ": use irqfd (KVM resample) or userspace")));
+  }
+  config->vm.vfio_intx_userspace = intx == "userspace";
 
   // SIGINT/SIGTERM are taken through the VM's event loop; block them before
   // any thread starts so every thread inherits the mask.

@@ -24,6 +24,8 @@
 #include "vmm/irq_router.h"
 #include "vmm/legacy_devices.h"
 #include "vmm/memslots.h"
+#include "vmm/passthrough.h"
+#include "vmm/platform.h"
 #include "vmm/vcpu.h"
 #include "vmm/x86/cpuid.h"
 #include "vmm/x86/long_mode.h"
@@ -65,6 +67,9 @@ class VmImpl final : public Vm {
   ~VmImpl() override {
     // vCPU threads first: they use the buses, devices and memory below.
     vcpus_.clear();
+    // Passed-through devices quiet and reset before they are closed, so the
+    // next VM can take them at once.
+    if (passthrough_ != nullptr) (void)passthrough_->Reset();
   }
 
   absl::Status Build(const VmConfig& config, const boot::BootInfo& boot);
@@ -98,6 +103,8 @@ class VmImpl final : public Vm {
   Bus mmio_{"MMIO"};
   // After the buses and the interrupt router: it unregisters from the first
   // and its devices hold vectors of the second.
+  // Container and DMA mappings outlive the devices, which the root owns.
+  std::unique_ptr<Passthrough> passthrough_;
   std::unique_ptr<pci::PciRoot> pci_;
   uint32_t phys_bits_ = 36;
   std::unique_ptr<LegacyDevices> devices_;
@@ -145,6 +152,15 @@ absl::Status VmImpl::SetUpPci(const VmConfig& config,
   for (const PciDeviceFactory& make : config.pci_devices) {
     MVM_ASSIGN_OR_RETURN(std::shared_ptr<pci::PciDevice> device, make(*irqs_));
     MVM_RETURN_IF_ERROR(pci_->AddDevice(std::move(device)).status());
+  }
+  if (!config.vfio_devices.empty()) {
+    vfio_pci::Context context{*irqs_, *memslots_, *loop_};
+    if (config.vfio_intx_userspace) {
+      context.intx_mode = vfio_pci::IntxMode::kUserspace;
+    }
+    MVM_ASSIGN_OR_RETURN(passthrough_,
+                         Passthrough::Create(config.vfio_devices, mem_, *pci_,
+                                             context));
   }
   // The 64-bit window starts at the first 1 GiB boundary above RAM (and
   // above 4 GiB) and is as large as the guest's physical address width
@@ -204,14 +220,7 @@ absl::Status VmImpl::Build(const VmConfig& config,
         absl::StrCat("--cpus ", config.cpus, " is out of range: this host's ",
                      "KVM runs 1 to ", kvm_.max_vcpus(), " vCPUs"));
   }
-  MVM_RETURN_IF_ERROR(vm_.SetTssAddr(layout::kTssAddr));
-  MVM_RETURN_IF_ERROR(vm_.SetIdentityMapAddr(layout::kIdentityMapAddr));
-  MVM_RETURN_IF_ERROR(vm_.CreateIrqchip());
-  MVM_RETURN_IF_ERROR(vm_.CreatePit());
-  irqs_ = std::make_unique<IrqRouter>(
-      vm_, static_cast<uint32_t>(kvm_.CheckExtension(KVM_CAP_IRQ_ROUTING)),
-      kvm_.CheckExtension(KVM_CAP_IRQFD_RESAMPLE) > 0);
-  MVM_RETURN_IF_ERROR(irqs_->Init());
+  MVM_ASSIGN_OR_RETURN(irqs_, CreateX86Platform(kvm_, vm_));
   MVM_ASSIGN_OR_RETURN(std::vector<kvm_cpuid_entry2> cpuid,
                        kvm_.SupportedCpuid());
   phys_bits_ = x86::PhysAddressBits(cpuid);

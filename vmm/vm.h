@@ -40,6 +40,12 @@ struct VmConfig {
   // PCI devices on bus 0, in slot order from 00:01.0 (00:00.0 is the host
   // bridge).
   std::vector<PciDeviceFactory> pci_devices;
+  // Host PCI devices to pass through (VFIO), as sysfs names them
+  // ("0000:01:00.0"); they follow `pci_devices` on bus 0.
+  std::vector<std::string> vfio_devices;
+  // INTx of passed-through devices through the VMM instead of KVM's
+  // irqfd + resample (the fallback path, selectable for testing).
+  bool vfio_intx_userspace = false;
   // The KVM device node (tests point it elsewhere).
   std::string kvm_device = "/dev/kvm";
   // Stop cleanly on SIGINT/SIGTERM (the caller must have blocked them).

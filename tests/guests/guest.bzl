@@ -41,6 +41,7 @@ _RUNTIME_SRCS = [
     "//tests/guests:runtime/trampoline.S",
     "//tests/guests:runtime/runtime.c",
     "//tests/guests:runtime/console.c",
+    "//tests/guests:runtime/check.c",
     "//tests/guests:runtime/apic.c",
     "//tests/guests:runtime/mptable.c",
     "//tests/guests:runtime/smp.c",

@@ -2,6 +2,7 @@
 // of the tiny guests in tests/guests, captures its serial console through a
 // pipe, and checks both what the guest reports ("PASS <name>") and what the
 // VMM saw (bus accesses, how Run() ended).
+#include "tests/vm/run_bounded.h"
 #include "vmm/vm.h"
 
 #include <fcntl.h>
@@ -128,24 +129,8 @@ GuestRun RunGuest(const std::string& guest, int cpus = 1,
     result.exit = vm.status();
   } else {
     if (setup) setup(**vm);
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    std::thread watchdog([&] {
-      std::unique_lock<std::mutex> lock(mu);
-      if (!cv.wait_for(lock, std::chrono::seconds(kRunTimeoutSeconds),
-                       [&] { return done; })) {
-        result.timed_out = true;
-        (*vm)->Stop();
-      }
-    });
-    result.exit = (*vm)->Run();
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      done = true;
-    }
-    cv.notify_all();
-    watchdog.join();
+    result.exit = testing::RunBounded(
+        **vm, std::chrono::seconds(kRunTimeoutSeconds), &result.timed_out);
     vm->reset();
   }
   for (int fd : in_fds) {

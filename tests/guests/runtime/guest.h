@@ -211,6 +211,16 @@ extern struct wait_stats wait_stats;
 /* "waits=N timer_wakeups=T rescued=R lost=L" */
 void print_wait_stats(void);
 
+/* Checks (runtime/check.c): check_fail prints "FAIL <name>: ..." and counts. */
+void check_begin(const char *name);
+void check_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int check_failures(void);
+#define CHECK_EQ(what, got, want)                                          \
+  do {                                                                     \
+    uint64_t g_ = (got), w_ = (want);                                      \
+    if (g_ != w_) check_fail("%s: got 0x%lx, want 0x%lx", what, g_, w_);   \
+  } while (0)
+
 /* ---- MP tables (Intel MultiProcessor Specification 1.4, chapter 4) ---- */
 
 #define MAX_CPUS 16
@@ -245,3 +255,33 @@ bool smp_start_ap(uint8_t apic_id, void (*entry)(uint32_t apic_id),
 extern const uint8_t *boot_params;
 
 #endif  /* MICROVM_TESTS_GUESTS_RUNTIME_GUEST_H_ */
+
+/* ---- PCI configuration access (runtime/pci.c; link it into PCI guests) ----
+ *
+ * Bus 0 only. Mechanism #1 (CONFIG_ADDRESS 0xCF8 / CONFIG_DATA 0xCFC, PCI
+ * Local Bus 3.0 3.2.2.3.2) reaches registers 0-0xff; ECAM (PCIe 3.0 7.2.2)
+ * at PCI_ECAM_BASE reaches the whole 4 KiB. `size` is 1, 2 or 4 and the
+ * access must not cross a dword. */
+#define PCI_ECAM_BASE 0xe0000000ull
+enum pci_mech { PCI_CF8, PCI_ECAM };
+uint32_t pci_read(enum pci_mech mech, uint8_t dev, uint8_t fn, uint16_t reg,
+                  int size);
+void pci_write(enum pci_mech mech, uint8_t dev, uint8_t fn, uint16_t reg,
+               int size, uint32_t value);
+/* ECAM shorthands for function 0. */
+uint32_t pci_read32(uint8_t dev, uint16_t reg);
+uint16_t pci_read16(uint8_t dev, uint16_t reg);
+uint8_t pci_read8(uint8_t dev, uint16_t reg);
+void pci_write32(uint8_t dev, uint16_t reg, uint32_t value);
+void pci_write16(uint8_t dev, uint16_t reg, uint16_t value);
+/* The slot of the first function 0 with these IDs, or -1. */
+int pci_find(uint16_t vendor, uint16_t device);
+/* Offset of capability `id` (a bounded walk of the list), or 0. */
+uint8_t pci_find_cap(uint8_t dev, uint8_t id);
+/* The address BAR `index` decodes at (memory or I/O, 64-bit aware). */
+uint64_t pci_bar_address(uint8_t dev, int index);
+/* Writes `address` to BAR `index` (and the upper half of a 64-bit BAR). */
+void pci_set_bar(uint8_t dev, int index, uint64_t address);
+/* Maps guest-physical [4 GiB, 5 GiB) identity, uncached, as 2 MiB pages
+ * (the VMM's boot page tables map only the first 4 GiB). */
+void map_5th_gib(void);

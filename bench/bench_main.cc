@@ -1,0 +1,36 @@
+// microvm's latency benchmarks (bench/README.md): Google Benchmark's flags
+// (--benchmark_filter, --benchmark_out=FILE --benchmark_out_format=json, ...)
+// plus the flags below.
+#include <benchmark/benchmark.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "bench/benchmarks.h"
+
+ABSL_FLAG(uint32_t, samples, 2000,
+          "Samples (guest-timed round trips) per latency benchmark");
+ABSL_FLAG(uint32_t, startup_runs, 20, "VM starts per start-up benchmark");
+ABSL_FLAG(std::string, guest_dir, "bench/guests",
+          "Directory holding bench.elf and startup.elf");
+ABSL_FLAG(std::string, microvm, "vmm/microvm", "The microvm binary");
+ABSL_FLAG(bool, irq_spin, false,
+          "Also run Irq/*/spin (the guest spins instead of halting; has hung "
+          "the nested machine, see irq_bench.cc)");
+
+int main(int argc, char** argv) {
+  // Google Benchmark takes its flags out of argv first.
+  benchmark::Initialize(&argc, argv);
+  absl::ParseCommandLine(argc, argv);
+  microvm::bench::Options o;
+  o.samples = absl::GetFlag(FLAGS_samples);
+  o.startup_runs = absl::GetFlag(FLAGS_startup_runs);
+  o.guest_dir = absl::GetFlag(FLAGS_guest_dir);
+  o.microvm = absl::GetFlag(FLAGS_microvm);
+  o.irq_spin = absl::GetFlag(FLAGS_irq_spin);
+  microvm::bench::RegisterExitBenchmarks(o);
+  microvm::bench::RegisterIrqBenchmarks(o);
+  microvm::bench::RegisterStartupBenchmarks(o);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

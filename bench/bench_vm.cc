@@ -1,0 +1,283 @@
+#include "bench/bench_vm.h"
+
+#include <x86intrin.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "base/status.h"
+#include "memory/layout.h"
+#include "vmm/platform.h"
+#include "vmm/boot/loader.h"
+#include "vmm/x86/cpuid.h"
+#include "vmm/x86/long_mode.h"
+
+namespace microvm::bench {
+
+// The control ports of protocol.h: hands the guest the op the benchmark
+// posted (a CMD read blocks the vCPU until there is one) and tells the
+// benchmark when the guest is done with it.
+class GuestControl final : public BusDevice {
+ public:
+  explicit GuestControl(uint32_t host_tsc_per_us)
+      : host_tsc_per_us_(host_tsc_per_us) {}
+
+  void Post(bench_op op, uint32_t count) {
+    absl::MutexLock lock(&mu_);
+    op_ = op;
+    count_ = count;
+    posted_ = true;
+    done_ = false;
+  }
+  // After Quit(), the guest is told to stop at its next CMD read.
+  void Quit() { Post(BENCH_OP_QUIT, 0); }
+  void Fail(absl::Status status) {
+    absl::MutexLock lock(&mu_);
+    if (failure_.ok()) failure_ = std::move(status);
+  }
+  bool done() const {
+    absl::MutexLock lock(&mu_);
+    return done_;
+  }
+  absl::Status WaitDone(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    if (!mu_.AwaitWithTimeout(absl::Condition(this, &GuestControl::Settled),
+                              timeout)) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "the bench guest did not finish its op within ",
+          absl::FormatDuration(timeout), " (hung vCPU?)"));
+    }
+    return failure_;
+  }
+  uint32_t tsc_per_us() const {
+    absl::MutexLock lock(&mu_);
+    return tsc_per_us_;
+  }
+
+  void Read(uint64_t offset, absl::Span<uint8_t> data) override {
+    uint32_t value = ~0u;
+    if (offset == BENCH_PORT_CMD - BENCH_PORT_CONTROL) {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(&posted_));
+      // The op, then its count (which consumes the posting).
+      value = count_pending_ ? count_ : static_cast<uint32_t>(op_);
+      if (count_pending_) posted_ = false;
+      count_pending_ = !count_pending_;
+    }
+    if (offset == BENCH_PORT_HELLO - BENCH_PORT_CONTROL) {
+      value = host_tsc_per_us_;
+    }
+    std::memcpy(data.data(), &value, std::min(data.size(), sizeof(value)));
+  }
+  void Write(uint64_t offset, absl::Span<const uint8_t> data) override {
+    uint32_t value = 0;
+    std::memcpy(&value, data.data(), std::min(data.size(), sizeof(value)));
+    absl::MutexLock lock(&mu_);
+    if (offset == BENCH_PORT_DONE - BENCH_PORT_CONTROL) done_ = true;
+    if (offset == BENCH_PORT_HELLO - BENCH_PORT_CONTROL) tsc_per_us_ = value;
+  }
+
+ private:
+  bool Settled() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return done_ || !failure_.ok();
+  }
+
+  const uint32_t host_tsc_per_us_;
+  mutable absl::Mutex mu_;
+  bench_op op_ ABSL_GUARDED_BY(mu_) = BENCH_OP_QUIT;
+  uint32_t count_ ABSL_GUARDED_BY(mu_) = 0;
+  bool posted_ ABSL_GUARDED_BY(mu_) = false;
+  bool count_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  uint32_t tsc_per_us_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status failure_ ABSL_GUARDED_BY(mu_);
+};
+
+namespace {
+
+// The TSC rate, measured here against the monotonic clock over 50 ms, once.
+// KVM gives the guest the host's TSC rate (no TSC scaling is asked for), so
+// this converts the guest's deltas too; it is steadier than the guest's own
+// 10 ms PIT calibration, which a descheduled vCPU can spoil.
+double HostTscPerUs() {
+  static const double rate = [] {
+    auto t0 = std::chrono::steady_clock::now();
+    uint64_t c0 = __rdtsc();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    uint64_t c1 = __rdtsc();
+    auto t1 = std::chrono::steady_clock::now();
+    return double(c1 - c0) /
+           std::chrono::duration<double, std::micro>(t1 - t0).count();
+  }();
+  return rate;
+}
+
+}  // namespace
+
+AckCounter::AckCounter(const GuestMemory& mem) {
+  absl::StatusOr<uint8_t*> host = mem.HostAddress(BENCH_ACK_GPA, 4);
+  // BENCH_MEM_BYTES of RAM always cover BENCH_ACK_GPA.
+  if (host.ok()) counter_ = reinterpret_cast<uint32_t*>(*host);
+}
+
+void AckCounter::Advance(uint64_t by) {
+  if (counter_ != nullptr) {
+    __atomic_fetch_add(counter_, static_cast<uint32_t>(by), __ATOMIC_RELEASE);
+  }
+}
+
+void CountingDevice::Read(uint64_t, absl::Span<uint8_t> data) {
+  accesses_.fetch_add(1, std::memory_order_relaxed);
+  std::memset(data.data(), 0, data.size());
+}
+
+void CountingDevice::Write(uint64_t, absl::Span<const uint8_t>) {
+  accesses_.fetch_add(1, std::memory_order_relaxed);
+  if (ack_ != nullptr) ack_->Advance(1);
+}
+
+absl::StatusOr<std::unique_ptr<BenchVm>> BenchVm::Create(
+    const std::string& guest_elf, Loop loop) {
+  MVM_ASSIGN_OR_RETURN(GuestMemory mem,
+                       GuestMemory::Create(BENCH_MEM_BYTES, false));
+  boot::LoadOptions load;
+  load.kernel_path = guest_elf;
+  MVM_ASSIGN_OR_RETURN(boot::BootInfo boot, boot::LoadKernel(mem, load));
+  MVM_RETURN_IF_ERROR(x86::WriteBootTables(mem));
+  MVM_ASSIGN_OR_RETURN(Kvm kvm, Kvm::Open());
+  MVM_ASSIGN_OR_RETURN(KvmVm vm, KvmVm::Create(kvm));
+  MVM_ASSIGN_OR_RETURN(std::unique_ptr<EpollLoop> events, EpollLoop::Create());
+  std::unique_ptr<BenchVm> bench(new BenchVm(
+      std::move(kvm), std::move(vm), std::move(mem), std::move(events)));
+  MVM_RETURN_IF_ERROR(bench->Build(boot.entry_rip, boot.zero_page_gpa, loop));
+  return bench;
+}
+
+// KVM's set-up order (as in vmm/vm.cc): TSS and identity map, irqchip, PIT
+// (the guest calibrates its TSC against it), memory, then the vCPU.
+absl::Status BenchVm::Build(uint64_t entry, uint64_t zero_page, Loop loop) {
+  MVM_ASSIGN_OR_RETURN(irqs_, CreateX86Platform(kvm_, vm_));
+  for (const MemoryRegion& r : mem_.regions()) {
+    MVM_ASSIGN_OR_RETURN(
+        Memslot slot, vm_.MapMemory(static_cast<uint32_t>(memslots_.size()),
+                                    r.gpa, r.size, r.host));
+    memslots_.push_back(std::move(slot));
+  }
+  control_ = std::make_shared<GuestControl>(
+      static_cast<uint32_t>(HostTscPerUs() + 0.5));
+  MVM_RETURN_IF_ERROR(pio_.Register(BENCH_PORT_CONTROL, BENCH_CONTROL_PORTS,
+                                    control_, "bench control"));
+  events_thread_ = std::thread([this] { (void)events_->Run(); });
+
+  MVM_ASSIGN_OR_RETURN(std::vector<kvm_cpuid_entry2> supported,
+                       kvm_.SupportedCpuid());
+  MVM_ASSIGN_OR_RETURN(vcpu_, vm_.CreateVcpu(kvm_, 0));
+  MVM_RETURN_IF_ERROR(vcpu_->SetCpuid(x86::VcpuCpuid(supported, 0, 1)));
+  MVM_RETURN_IF_ERROR(vcpu_->SetMsrs(x86::BootMsrs()));
+  MVM_RETURN_IF_ERROR(vcpu_->SetFpu(x86::BootFpu()));
+  MVM_ASSIGN_OR_RETURN(kvm_sregs sregs, vcpu_->GetSregs());
+  x86::SetLongModeSregs(sregs);
+  MVM_RETURN_IF_ERROR(vcpu_->SetSregs(sregs));
+  MVM_RETURN_IF_ERROR(vcpu_->SetRegs(x86::BootRegs(entry, zero_page)));
+  if (loop == Loop::kBare) return absl::OkStatus();
+
+  MVM_RETURN_IF_ERROR(VcpuThread::InstallKickHandler());
+  vcpu_thread_ = std::make_unique<VcpuThread>(
+      std::move(vcpu_), pio_, mmio_, mem_,
+      [control = control_](absl::StatusOr<VmExit> end) {
+        control->Fail(end.ok() ? absl::AbortedError(
+                                     "the bench guest ended the VM early")
+                               : end.status());
+      });
+  vcpu_thread_->Start();
+  return absl::OkStatus();
+}
+
+BenchVm::~BenchVm() {
+  if (control_ != nullptr) control_->Quit();
+  vcpu_thread_.reset();
+  if (events_thread_.joinable()) {
+    events_->Stop(0);
+    events_thread_.join();
+  }
+}
+
+// The baseline: KVM_RUN and a switch on the exit reason, nothing else. The
+// control ports go to the control device directly; the measured exits are
+// counted and the guest re-entered.
+absl::Status BenchVm::RunBare() {
+  kvm_run* run = vcpu_->run();
+  while (!control_->done()) {
+    long r = vcpu_->Run();
+    if (r == -EINTR || r == -EAGAIN) continue;
+    if (r < 0) return ErrnoError(static_cast<int>(-r), "KVM_RUN (bare loop)");
+    switch (run->exit_reason) {
+      case KVM_EXIT_IO: {
+        uint16_t port = run->io.port;
+        if (port < BENCH_PORT_CONTROL ||
+            port >= BENCH_PORT_CONTROL + BENCH_CONTROL_PORTS) {
+          ++bare_exits_;
+          break;
+        }
+        auto data = absl::MakeSpan(
+            reinterpret_cast<uint8_t*>(run) + run->io.data_offset,
+            run->io.size);
+        if (run->io.direction == KVM_EXIT_IO_OUT) {
+          control_->Write(port - BENCH_PORT_CONTROL, data);
+        } else {
+          control_->Read(port - BENCH_PORT_CONTROL, data);
+        }
+        break;
+      }
+      case KVM_EXIT_MMIO:
+        ++bare_exits_;
+        break;
+      case KVM_EXIT_INTR:
+        break;
+      default:
+        return absl::InternalError(absl::StrFormat(
+            "bare KVM_RUN loop: unexpected exit reason %d", run->exit_reason));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<OpSamples> BenchVm::Run(bench_op op, uint32_t count) {
+  if (count == 0 || count > BENCH_MAX_SAMPLES) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        count, " samples asked; give 1 to ", BENCH_MAX_SAMPLES));
+  }
+  control_->Post(op, count);
+  if (vcpu_thread_ != nullptr) {
+    // Generous: a lost sample costs the guest a 1 s wait.
+    MVM_RETURN_IF_ERROR(control_->WaitDone(absl::Seconds(120) +
+                                           absl::Milliseconds(20) * count));
+  } else {
+    MVM_RETURN_IF_ERROR(RunBare());
+  }
+  OpSamples out;
+  out.tsc_per_us = HostTscPerUs();
+  out.guest_tsc_per_us = control_->tsc_per_us();
+  if (out.guest_tsc_per_us == 0) {
+    return absl::InternalError("the bench guest never said hello");
+  }
+  MVM_ASSIGN_OR_RETURN(out.result,
+                       mem_.ReadObject<bench_result>(BENCH_RESULT_GPA));
+  std::vector<uint32_t> ticks(out.result.samples);
+  MVM_RETURN_IF_ERROR(mem_.Read(
+      BENCH_SAMPLES_GPA,
+      absl::MakeSpan(reinterpret_cast<uint8_t*>(ticks.data()),
+                     ticks.size() * sizeof(uint32_t))));
+  for (uint32_t t : ticks) {
+    if (t != BENCH_LOST) out.us.push_back(double(t) / out.tsc_per_us);
+  }
+  return out;
+}
+
+}  // namespace microvm::bench

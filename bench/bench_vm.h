@@ -1,0 +1,114 @@
+// A one-vCPU VM for the latency benchmarks, running bench/guests/bench.c.
+// It is assembled from microvm's own pieces (KvmVm, GuestMemory, the ELF
+// loader, the long-mode set-up, IrqRouter, Bus, VcpuThread) like vmm/vm.cc
+// does, but keeps the vCPU and the KVM VM reachable, so one process can run
+// the same guest code either through microvm's exit dispatch or through a
+// bare KVM_RUN loop, and benchmarks can add ioeventfds and inject interrupts
+// by every KVM path.
+#ifndef MICROVM_BENCH_BENCH_VM_H_
+#define MICROVM_BENCH_BENCH_VM_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "base/bus.h"
+#include "base/epoll_loop.h"
+#include "bench/guests/protocol.h"
+#include "memory/guest_memory.h"
+#include "vmm/irq_router.h"
+#include "vmm/kvm/kvm.h"
+#include "vmm/vcpu.h"
+
+namespace microvm::bench {
+
+class GuestControl;
+
+// What one op measured, as the guest saw it.
+struct OpSamples {
+  std::vector<double> us;  // every sample that did not time out, in us
+  bench_result result{};
+  double tsc_per_us = 0;  // TSC rate used: the host's (see bench_vm.cc)
+  uint32_t guest_tsc_per_us = 0;  // the guest's own, PIT-calibrated
+};
+
+class BenchVm {
+ public:
+  enum class Loop {
+    kMicrovm,  // VcpuThread: exits dispatched onto pio()/mmio()
+    kBare,     // Run() spins KVM_RUN on the caller's thread; measured exits
+               // are only counted, pio()/mmio() are not used
+  };
+
+  static absl::StatusOr<std::unique_ptr<BenchVm>> Create(
+      const std::string& guest_elf, Loop loop);
+  ~BenchVm();
+
+  KvmVm& kvm_vm() { return vm_; }
+  IrqRouter& irqs() { return *irqs_; }
+  Bus& pio() { return pio_; }
+  Bus& mmio() { return mmio_; }
+  // A host thread's event loop, for what reacts to eventfds (ioeventfd
+  // readers, interrupt injectors), as microvm's device back-ends do.
+  EventLoop& events() { return *events_; }
+  const GuestMemory& mem() const { return mem_; }
+
+  // Has the guest take `count` samples of `op`, and returns them.
+  absl::StatusOr<OpSamples> Run(bench_op op, uint32_t count);
+
+ private:
+  BenchVm(Kvm kvm, KvmVm vm, GuestMemory mem, std::unique_ptr<EpollLoop> loop)
+      : kvm_(std::move(kvm)),
+        vm_(std::move(vm)),
+        mem_(std::move(mem)),
+        events_(std::move(loop)) {}
+  absl::Status Build(uint64_t entry, uint64_t zero_page, Loop loop);
+  absl::Status RunBare();
+
+  Kvm kvm_;
+  KvmVm vm_;
+  GuestMemory mem_;
+  std::vector<Memslot> memslots_;
+  std::unique_ptr<IrqRouter> irqs_;
+  Bus pio_{"PIO"};
+  Bus mmio_{"MMIO"};
+  std::shared_ptr<GuestControl> control_;
+  std::unique_ptr<EpollLoop> events_;
+  std::thread events_thread_;
+  uint64_t bare_exits_ = 0;
+  std::unique_ptr<KvmVcpu> vcpu_;  // kBare only
+  // Declared last: stopped and joined first.
+  std::unique_ptr<VcpuThread> vcpu_thread_;  // kMicrovm only
+};
+
+// The guest's acknowledgement counter (BENCH_ACK_GPA), which NOTIFY_ACK
+// spins on: advanced by whatever handles BENCH_PORT_NOTIFY.
+class AckCounter {
+ public:
+  explicit AckCounter(const GuestMemory& mem);
+  void Advance(uint64_t by);
+
+ private:
+  uint32_t* counter_ = nullptr;
+};
+
+// A device that only counts accesses (reads see zeros), and advances an
+// AckCounter on writes when given one.
+class CountingDevice final : public BusDevice {
+ public:
+  explicit CountingDevice(AckCounter* ack = nullptr) : ack_(ack) {}
+  void Read(uint64_t, absl::Span<uint8_t> data) override;
+  void Write(uint64_t, absl::Span<const uint8_t>) override;
+  uint64_t accesses() const { return accesses_.load(); }
+
+ private:
+  AckCounter* ack_;
+  std::atomic<uint64_t> accesses_{0};
+};
+
+}  // namespace microvm::bench
+
+#endif  // MICROVM_BENCH_BENCH_VM_H_

@@ -1,0 +1,26 @@
+#!/bin/sh
+# Runs every latency benchmark with a handful of samples and checks the
+# Google Benchmark JSON: 14 benchmarks, none failed, each with a positive
+# median and no lost sample. Times nothing: this is not a benchmark run
+# (that is bench/run.sh). Run by //bench:smoke_test through
+# tests/nested/run_kvm_test.sh (host /dev/kvm or the nested machine), from the
+# runfiles directory, with busybox's sh and awk.
+set -eu
+
+out="${TEST_TMPDIR:-/tmp}/smoke.json"
+bench/latency --samples=10 --startup_runs=2 \
+  --benchmark_out="${out}" --benchmark_out_format=json
+
+awk '
+  /"run_type": "iteration"/ { runs++ }
+  /"error_occurred": true/ { errors++ }
+  /"error_message"/ { print "smoke: " $0 }
+  /"name": / { name = $2 }
+  /"p50_us": / { v = $2 + 0; if (v > 0) good++; else print "smoke: bad median in " name }
+  /"lost": / { if ($2 + 0 > 0) { lost++; print "smoke: lost samples in " name } }
+  END {
+    printf "smoke: %d benchmarks, %d with a median, %d failed, %d with lost samples\n",
+      runs, good, errors, lost
+    exit !(runs == 14 && good == 14 && errors == 0 && lost == 0)
+  }
+' "${out}"

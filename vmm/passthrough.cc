@@ -1,0 +1,51 @@
+#include "vmm/passthrough.h"
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "base/status.h"
+
+namespace microvm {
+
+absl::StatusOr<std::unique_ptr<Passthrough>> Passthrough::Create(
+    const std::vector<std::string>& devices, const GuestMemory& mem,
+    pci::PciRoot& root, const vfio_pci::Context& context) {
+  std::unique_ptr<Passthrough> p(new Passthrough());
+  MVM_ASSIGN_OR_RETURN(p->container_, vfio::Container::Open());
+  // Devices first: a device that is not bound to vfio-pci or whose group is
+  // not viable is the likely user error, and it is reported before seconds
+  // of DMA pinning.
+  std::vector<std::unique_ptr<vfio::Device>> opened;
+  for (const std::string& bdf : devices) {
+    MVM_ASSIGN_OR_RETURN(std::unique_ptr<vfio::Device> d,
+                         p->container_->OpenPciDevice(bdf));
+    opened.push_back(std::move(d));
+  }
+  MVM_ASSIGN_OR_RETURN(p->dma_, vfio::MapGuestMemory(*p->container_, mem));
+  std::fprintf(stderr, "microvm: mapped %llu MiB of guest RAM for DMA in %s\n",
+               static_cast<unsigned long long>(p->dma_.bytes >> 20),
+               absl::FormatDuration(p->dma_.elapsed).c_str());
+  for (size_t i = 0; i < opened.size(); ++i) {
+    absl::StatusOr<std::shared_ptr<pci::PciDevice>> dev =
+        vfio_pci::MakeVfioPciDevice(std::move(opened[i]), context);
+    if (!dev.ok()) return Annotate(dev.status(), devices[i]);
+    auto vfio_dev = std::dynamic_pointer_cast<vfio_pci::VfioPciDevice>(*dev);
+    MVM_RETURN_IF_ERROR(root.AddDevice(*dev).status());
+    p->devices_.push_back(std::move(vfio_dev));
+  }
+  return p;
+}
+
+absl::Status Passthrough::Reset() {
+  absl::Status first;
+  for (auto& d : devices_) {
+    if (d == nullptr) continue;
+    absl::Status s = d->Reset();
+    // A device without a reset method still had its interrupts turned off.
+    if (!s.ok() && !absl::IsFailedPrecondition(s) && first.ok()) first = s;
+  }
+  return first;
+}
+
+}  // namespace microvm
