@@ -149,10 +149,14 @@ inner_boot() {
   mkfifo "${WORK}/fifo"
   cmdline="${INNER_CMDLINE_BASE} lab.end=${end}"
   [ -z "${cmd}" ] || cmdline="${cmdline} lab.cmd=$(printf '%s' "${cmd}" | base64 -w 0)"
-  echo "LAB-AGENT: microvm --kernel vmlinuz --initrd inner.cpio.gz --mem ${mem} --cpus ${cpus} --cmdline '${cmdline}'"
+  echo "LAB-AGENT: microvm --kernel vmlinuz --initrd inner.cpio.gz --mem ${mem} --cpus ${cpus} --cmdline '${cmdline}' ${INNER_EXTRA_ARGS:-}"
   t0=$(now)
+  # INNER_EXTRA_ARGS: more microvm flags from the scenario (e.g. --vfio BDF,
+  # --pci_test_device), split on spaces.
+  # shellcheck disable=SC2086
   "${MICROVM}" --kernel "${INNER_KERNEL}" --initrd "${INNER_INITRD}" \
-    --mem "${mem}" --cpus "${cpus}" --cmdline "${cmdline}" >"${WORK}/fifo" 2>&1 &
+    --mem "${mem}" --cpus "${cpus}" --cmdline "${cmdline}" ${INNER_EXTRA_ARGS:-} \
+    >"${WORK}/fifo" 2>&1 &
   pid=$!
   after "${timeout}" kill_microvm timed-out
   watchdog=${AFTER_PID}
