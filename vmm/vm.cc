@@ -224,12 +224,12 @@ absl::Status VmImpl::Build(const VmConfig& config,
   MVM_ASSIGN_OR_RETURN(std::vector<kvm_cpuid_entry2> cpuid,
                        kvm_.SupportedCpuid());
   phys_bits_ = x86::PhysAddressBits(cpuid);
-  MVM_RETURN_IF_ERROR(SetUpPci(config, boot));
   int max_slots = kvm_.CheckExtension(KVM_CAP_NR_MEMSLOTS);
   memslots_ = std::make_unique<Memslots>(
       vm_, static_cast<uint32_t>(max_slots > 0 ? max_slots : 32));
   MVM_RETURN_IF_ERROR(memslots_->MapRam(mem_));
-
+  // After the memslots: passed-through BARs become memslots of their own.
+  MVM_RETURN_IF_ERROR(SetUpPci(config, boot));
 
   LegacyDevices::Options dev;
   dev.console_out_fd = config.console_out_fd;

@@ -20,6 +20,8 @@
 #   --microvm PATH     static microvm binary (default: build
 #                      //vmm:microvm_static with bazel $BAZEL_STARTUP_OPTS)
 #   --kernel PATH      inner guest kernel (default: the cached Debian bzImage)
+#   --guests DIR       tiny guests (*.elf) for the passthrough scenarios (default:
+#                      tests/guests next to the microvm binary)
 #   --ivshmem PATH     ivshmem backing file, kept afterwards (created, 1 MiB,
 #                      if missing; its size must be a power of two); default:
 #                      a temporary file, removed
@@ -51,13 +53,14 @@ readonly PASSTHROUGH_IDS=(1234:11e8 1af4:1110 1b36:0010)
 
 die() { echo "${ME}: error: $*" >&2; exit 125; }
 
-microvm="" kernel="" ivshmem="" cmd="" cpus=1 mem=256 timeout="" prepare=0 quiet=1
+microvm="" kernel="" guests="" ivshmem="" cmd="" cpus=1 mem=256 timeout="" prepare=0 quiet=1
 scenarios=()
 while (( $# )); do
   case "$1" in
     --microvm) microvm="$2"; shift 2 ;;
     --microvm=*) microvm="${1#*=}"; shift ;;
     --kernel) kernel="$2"; shift 2 ;;
+    --guests) guests="$2"; shift 2 ;;
     --ivshmem) ivshmem="$2"; shift 2 ;;
     --cmd) cmd="$2"; shift 2 ;;
     --cpus) cpus="$2"; shift 2 ;;
@@ -113,11 +116,16 @@ if [[ -z ${microvm} ]]; then
   # shellcheck disable=SC2206 # startup options are separate words on purpose.
   bazel_cmd=(bazel ${BAZEL_STARTUP_OPTS:-})
   echo "${ME}: building //vmm:microvm_static" >&2
-  (cd "${SELF_DIR}/../.." && "${bazel_cmd[@]}" build //vmm:microvm_static) >&2 ||
-    die "bazel build //vmm:microvm_static failed"
+  (cd "${SELF_DIR}/../.." && "${bazel_cmd[@]}" build //vmm:microvm_static //tests/guests:guests) >&2 ||
+    die "bazel build //vmm:microvm_static //tests/guests:guests failed"
   microvm="$(cd "${SELF_DIR}/../.." && "${bazel_cmd[@]}" info bazel-bin 2>/dev/null)/vmm/microvm_static"
 fi
 [[ -x ${microvm} ]] || die "no microvm binary at ${microvm}"
+# Tiny guests for the passthrough scenarios (tests/guests/*.elf): next to
+# microvm in bazel-bin or in a test's runfiles, unless --guests says where.
+[[ -n ${guests} ]] || guests="$(dirname "${microvm}")/../tests/guests"
+guest_args=()
+[[ -d ${guests} ]] && guest_args=(--dir "/lab/guests=${guests}")
 
 # ivshmem's backing file: the outer host's view of the shared BAR.
 if [[ -z ${ivshmem} ]]; then
@@ -154,6 +162,7 @@ bash "${NESTED_RUN}" \
   "${module_args[@]}" \
   --file "/lab/agent.sh=${SELF_DIR}/agent.sh" \
   --dir "/lab/scenarios=${SELF_DIR}/scenarios" \
+  "${guest_args[@]}" \
   --file "/lab/microvm=${microvm}" \
   --file "/lab/vmlinuz=${kernel}" \
   --file "/lab/inner.cpio.gz=${inner_initrd}" \
@@ -165,7 +174,7 @@ elapsed=$(echo "${start} $(date +%s.%N)" | awk '{printf "%.1f", $2 - $1}')
 
 # The outer host's half of scenario ivshmem: the agent wrote the token at
 # offset 0 of BAR 2; it must be in the backing file now.
-if grep -q '^LAB-RESULT ivshmem PASS' "${log}"; then
+if grep -qE '^LAB-RESULT (vfio_)?ivshmem PASS' "${log}"; then
   seen=$(od -An -N4 -tx4 "${ivshmem}" | tr -d ' \n')
   if [[ ${seen} == "${shm_token}" ]]; then
     echo "LAB-RESULT ivshmem PASS host sees token ${seen} in ${ivshmem}" | tee -a "${log}"
