@@ -46,29 +46,11 @@
 #define ROUNDS 10
 #define QUIET_US 20000
 
-static int failures;
 static uint64_t regs;
-static volatile uint32_t hits[256];
 static volatile uint32_t last_status;
 static uint8_t src[DMA_BYTES] __attribute__((aligned(4096)));
 static uint8_t dst[DMA_BYTES] __attribute__((aligned(4096)));
 
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void fail(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  print("FAIL edu: ");
-  vprint(fmt, ap);
-  print("\n");
-  va_end(ap);
-  failures++;
-}
-
-#define EXPECT_EQ(what, got, want)                                 \
-  do {                                                             \
-    uint64_t g_ = (got), w_ = (want);                              \
-    if (g_ != w_) fail("%s: got 0x%lx, want 0x%lx", what, g_, w_); \
-  } while (0)
 
 /* Interrupts that found edu's status empty. With INTx through the VMM
  * (--vfio_intx=userspace) a few are expected: any BAR access ends the
@@ -87,60 +69,48 @@ static void on_irq(struct isr_frame *f) {
   }
   last_status = status;
   mmio_write32(regs + REG_IRQ_ACK, status);
-  hits[f->vector]++;
+  irq_hits[f->vector]++;
   lapic_eoi();
 }
 
-struct want {
-  uint8_t vector;
-  uint32_t count;
-};
-static bool arrived(void *arg) {
-  struct want *w = arg;
-  return hits[w->vector] >= w->count;
-}
-static bool wait_for(uint8_t vector, uint32_t count) {
-  struct want w = {vector, count};
-  return wait_until(arrived, &w, 3000);
-}
 
 static void test_registers(void) {
-  EXPECT_EQ("identification", mmio_read32(regs + REG_ID), 0x010000ed);
+  CHECK_EQ("identification", mmio_read32(regs + REG_ID), 0x010000ed);
   mmio_write32(regs + REG_LIVENESS, 0x12345678);
-  EXPECT_EQ("liveness", mmio_read32(regs + REG_LIVENESS), ~0x12345678u);
+  CHECK_EQ("liveness", mmio_read32(regs + REG_LIVENESS), ~0x12345678u);
   mmio_write32(regs + REG_FACTORIAL, 10);
   for (int i = 0; i < 100000 && (mmio_read32(regs + REG_STATUS) & 1); i++) {
     udelay(10);
   }
-  EXPECT_EQ("factorial of 10", mmio_read32(regs + REG_FACTORIAL), 3628800);
+  CHECK_EQ("factorial of 10", mmio_read32(regs + REG_FACTORIAL), 3628800);
   print("edu: id 0x%x, factorial ok\n", mmio_read32(regs + REG_ID));
 }
 
 /* ROUNDS interrupts raised through 0x60, expected on `vector`. */
 static void rounds(const char *what, uint8_t vector, uint8_t other) {
-  uint32_t base = hits[vector], other_base = hits[other];
+  uint32_t base = irq_hits[vector], other_base = irq_hits[other];
   int got = 0;
   for (int i = 1; i <= ROUNDS; i++) {
     mmio_write32(regs + REG_IRQ_RAISE, 0x1000 + i);
-    if (!wait_for(vector, base + i)) {
-      fail("%s round %d: no interrupt", what, i);
+    if (!wait_for_irq(vector, base + i)) {
+      check_fail("%s round %d: no interrupt", what, i);
       break;
     }
-    EXPECT_EQ("interrupt status seen by the handler", last_status, 0x1000 + i);
+    CHECK_EQ("interrupt status seen by the handler", last_status, 0x1000 + i);
     got = i;
   }
   sti();
   udelay(QUIET_US);
-  EXPECT_EQ("interrupts (none lost, no storm)", hits[vector] - base,
+  CHECK_EQ("interrupts (none lost, no storm)", irq_hits[vector] - base,
             (uint32_t)got);
-  EXPECT_EQ("interrupts on the other vector", hits[other] - other_base, 0);
+  CHECK_EQ("interrupts on the other vector", irq_hits[other] - other_base, 0);
   print("edu: %s: %d rounds\n", what, got);
 }
 
 static void test_intx(uint8_t dev) {
   uint32_t gsi = 16 + dev % 4;
-  EXPECT_EQ("Interrupt Pin", pci_read8(dev, 0x3d), 1);
-  EXPECT_EQ("Interrupt Line", pci_read8(dev, 0x3c), gsi);
+  CHECK_EQ("Interrupt Pin", pci_read8(dev, 0x3d), 1);
+  CHECK_EQ("Interrupt Line", pci_read8(dev, 0x3c), gsi);
   ioapic_route(gsi, VECTOR_INTX, lapic_id(), true, false);
   rounds("INTx", VECTOR_INTX, VECTOR_MSI);
 }
@@ -148,7 +118,7 @@ static void test_intx(uint8_t dev) {
 static void test_msi(uint8_t dev) {
   uint8_t cap = pci_find_cap(dev, 0x05);
   if (!cap) {
-    fail("no MSI capability");
+    check_fail("no MSI capability");
     return;
   }
   uint16_t control = pci_read16(dev, cap + 2);
@@ -157,7 +127,7 @@ static void test_msi(uint8_t dev) {
   if (is64) pci_write32(dev, cap + 8, 0);
   pci_write16(dev, cap + (is64 ? 12 : 8), VECTOR_MSI);
   pci_write16(dev, cap + 2, control | 1);
-  EXPECT_EQ("MSI Enable", pci_read16(dev, cap + 2) & 1, 1);
+  CHECK_EQ("MSI Enable", pci_read16(dev, cap + 2) & 1, 1);
   rounds("MSI", VECTOR_MSI, VECTOR_INTX);
 }
 
@@ -171,18 +141,18 @@ static void dma(uint64_t from, uint64_t to, uint32_t cmd) {
   mmio_write64(regs + REG_DMA_DST, to);
   mmio_write64(regs + REG_DMA_COUNT, DMA_BYTES);
   mmio_write64(regs + REG_DMA_CMD, DMA_START | cmd);
-  if (!wait_until(dma_done, 0, 3000)) fail("DMA (cmd %u) never finished", cmd);
+  if (!wait_until(dma_done, 0, 3000)) check_fail("DMA (cmd %u) never finished", cmd);
 }
 
 static void test_dma(void) {
   for (int i = 0; i < DMA_BYTES; i++) src[i] = (uint8_t)(i * 7 + 3);
   memset(dst, 0, sizeof(dst));
-  uint32_t before = hits[VECTOR_MSI];
+  uint32_t before = irq_hits[VECTOR_MSI];
   dma((uint64_t)(uintptr_t)src, EDU_BUFFER, DMA_IRQ);
   dma(EDU_BUFFER, (uint64_t)(uintptr_t)dst, DMA_TO_RAM | DMA_IRQ);
-  if (!wait_for(VECTOR_MSI, before + 2)) fail("DMA completion interrupts");
+  if (!wait_for_irq(VECTOR_MSI, before + 2)) check_fail("DMA completion interrupts");
   if (memcmp(src, dst, DMA_BYTES) != 0) {
-    fail("DMA: RAM -> edu -> RAM copy differs (first bytes %02x %02x)",
+    check_fail("DMA: RAM -> edu -> RAM copy differs (first bytes %02x %02x)",
          dst[0], dst[1]);
   } else {
     print("edu: DMA of %d bytes RAM(0x%lx) -> edu -> RAM(0x%lx) ok\n",
@@ -191,6 +161,7 @@ static void test_dma(void) {
 }
 
 int guest_main(void) {
+  check_begin("edu");
   int found = pci_find(EDU_VENDOR, EDU_DEVICE);
   if (found < 0) {
     print("FAIL edu: no edu device (1234:11e8) on bus 0; run with --vfio\n");
@@ -219,9 +190,9 @@ int guest_main(void) {
   print("edu: unexpected=%u spurious=%u empty=%u\n", unexpected_interrupts,
         spurious_interrupts, empty);
   print_wait_stats();
-  if (wait_stats.lost) fail("%u interrupt(s) never arrived", wait_stats.lost);
-  if (unexpected_interrupts) fail("interrupts on vectors without a handler");
-  if (failures) return 1;
+  if (wait_stats.lost) check_fail("%u interrupt(s) never arrived", wait_stats.lost);
+  if (unexpected_interrupts) check_fail("interrupts on vectors without a handler");
+  if (check_failures()) return 1;
   print("PASS edu\n");
   return 0;
 }

@@ -36,14 +36,13 @@
 
 static uint64_t regs;
 static uint64_t msix;
-static volatile uint32_t hits[256];
 
 
 static uint32_t intx_gsi;
 static volatile bool probing_polarity;
 
 static void on_intx(struct isr_frame *f) {
-  hits[f->vector]++;
+  irq_hits[f->vector]++;
   /* The polarity probe may see a line that stays "asserted": one is enough. */
   if (probing_polarity) ioapic_mask(intx_gsi);
   /* Acknowledge at the device first: the pin is a level, and an EOI with
@@ -53,29 +52,16 @@ static void on_intx(struct isr_frame *f) {
 }
 
 static void on_msi(struct isr_frame *f) {
-  hits[f->vector]++;
+  irq_hits[f->vector]++;
   lapic_eoi();
 }
 
-struct want {
-  uint8_t vector;
-  uint32_t count;
-};
-static bool arrived(void *arg) {
-  struct want *w = arg;
-  return hits[w->vector] >= w->count;
-}
-/* Waits for the `count`-th interrupt on `vector`; false if it never came. */
-static bool wait_for(uint8_t vector, uint32_t count) {
-  struct want w = {vector, count};
-  return wait_until(arrived, &w, 2000);
-}
 /* Watches `vector` for QUIET_US with interrupts on; true if nothing came. */
 static bool stays_quiet(uint8_t vector) {
-  uint32_t before = hits[vector];
+  uint32_t before = irq_hits[vector];
   sti();
   udelay(QUIET_US);
-  return hits[vector] == before;
+  return irq_hits[vector] == before;
 }
 
 static void test_intx(uint8_t dev) {
@@ -87,14 +73,14 @@ static void test_intx(uint8_t dev) {
   int got = 0;
   for (int i = 1; i <= INTX_ROUNDS; i++) {
     mmio_write32(regs + REG_INTX_RAISE, 1);
-    if (!wait_for(VECTOR_INTX, (uint32_t)i)) {
+    if (!wait_for_irq(VECTOR_INTX, (uint32_t)i)) {
       check_fail("INTx round %d: no interrupt on GSI %u", i, gsi);
       break;
     }
     got = i;
   }
   udelay(QUIET_US);
-  CHECK_EQ("INTx interrupts (no storm, none lost)", hits[VECTOR_INTX],
+  CHECK_EQ("INTx interrupts (no storm, none lost)", irq_hits[VECTOR_INTX],
             (uint32_t)got);
   CHECK_EQ("device's interrupt count", mmio_read32(regs + REG_IRQ_COUNT),
             count0 + (uint32_t)got);
@@ -103,12 +89,12 @@ static void test_intx(uint8_t dev) {
   /* INTx_DISABLE: the device asserts (Status.INTx) but the pin stays low. */
   uint16_t cmd = pci_read16(dev, 0x04);
   pci_write16(dev, 0x04, cmd | (1 << 10));
-  uint32_t before = hits[VECTOR_INTX];
+  uint32_t before = irq_hits[VECTOR_INTX];
   mmio_write32(regs + REG_INTX_RAISE, 1);
   if (!stays_quiet(VECTOR_INTX)) check_fail("INTx delivered with INTx_DISABLE set");
   CHECK_EQ("Status.INTx while disabled", (pci_read16(dev, 0x06) >> 3) & 1, 1);
   pci_write16(dev, 0x04, cmd);
-  if (!wait_for(VECTOR_INTX, before + 1)) {
+  if (!wait_for_irq(VECTOR_INTX, before + 1)) {
     check_fail("INTx held by INTx_DISABLE did not arrive when it was cleared");
   }
   CHECK_EQ("Status.INTx after the acknowledge",
@@ -120,19 +106,19 @@ static void test_intx(uint8_t dev) {
    * after one interrupt in case the idle (low) line counts as asserted. */
   intx_gsi = gsi;
   probing_polarity = true;
-  before = hits[VECTOR_INTX];
+  before = irq_hits[VECTOR_INTX];
   ioapic_route(gsi, VECTOR_INTX, lapic_id(), true, true);
   udelay(QUIET_US);
-  uint32_t idle = hits[VECTOR_INTX] - before;
+  uint32_t idle = irq_hits[VECTOR_INTX] - before;
   mmio_write32(regs + REG_INTX_RAISE, 1);
   udelay(5 * QUIET_US);
   mmio_write32(regs + REG_INTX_LOWER, 1);
   print("pci_irq: IOAPIC entry active low: %u interrupt(s) with the line "
         "idle, %u after raising it\n",
-        idle, hits[VECTOR_INTX] - before - idle);
+        idle, irq_hits[VECTOR_INTX] - before - idle);
   probing_polarity = false;
   ioapic_mask(gsi);
-  hits[VECTOR_INTX] = 0;
+  irq_hits[VECTOR_INTX] = 0;
 }
 
 static void test_msi(uint8_t dev) {
@@ -151,10 +137,10 @@ static void test_msi(uint8_t dev) {
             2);
   for (uint32_t v = 0; v < 4; v++) {
     mmio_write32(regs + REG_MSI_FIRE, v);
-    if (!wait_for(VECTOR_MSI + v, 1)) check_fail("MSI vector %u did not arrive", v);
+    if (!wait_for_irq(VECTOR_MSI + v, 1)) check_fail("MSI vector %u did not arrive", v);
   }
   for (uint32_t v = 0; v < 4; v++) {
-    CHECK_EQ("MSI interrupts per vector", hits[VECTOR_MSI + v], 1);
+    CHECK_EQ("MSI interrupts per vector", irq_hits[VECTOR_MSI + v], 1);
   }
   print("pci_irq: MSI vectors 0-3 arrived\n");
 
@@ -164,9 +150,9 @@ static void test_msi(uint8_t dev) {
   if (!stays_quiet(VECTOR_MSI + 2)) check_fail("masked MSI vector 2 was delivered");
   CHECK_EQ("MSI pending bits while masked", pci_read32(dev, cap + 20), 1 << 2);
   pci_write32(dev, cap + 16, 0);
-  if (!wait_for(VECTOR_MSI + 2, 2)) check_fail("pending MSI not sent on unmask");
+  if (!wait_for_irq(VECTOR_MSI + 2, 2)) check_fail("pending MSI not sent on unmask");
   udelay(QUIET_US);
-  CHECK_EQ("MSI vector 2 after unmask (exactly once)", hits[VECTOR_MSI + 2],
+  CHECK_EQ("MSI vector 2 after unmask (exactly once)", irq_hits[VECTOR_MSI + 2],
             2);
   CHECK_EQ("MSI pending bits after unmask", pci_read32(dev, cap + 20), 0);
   print("pci_irq: MSI mask/pending/unmask\n");
@@ -208,10 +194,10 @@ static void test_msix(uint8_t dev) {
   pci_write16(dev, cap + 2, 1 << 15);
   for (uint32_t v = 0; v < MSIX_VECTORS; v++) {
     mmio_write32(regs + REG_MSIX_FIRE, v);
-    if (!wait_for(VECTOR_MSIX + v, 1)) check_fail("MSI-X vector %u did not arrive", v);
+    if (!wait_for_irq(VECTOR_MSIX + v, 1)) check_fail("MSI-X vector %u did not arrive", v);
   }
   for (uint32_t v = 0; v < MSIX_VECTORS; v++) {
-    CHECK_EQ("MSI-X interrupts per vector", hits[VECTOR_MSIX + v], 1);
+    CHECK_EQ("MSI-X interrupts per vector", irq_hits[VECTOR_MSIX + v], 1);
   }
   print("pci_irq: MSI-X vectors 0-7 arrived\n");
 
@@ -223,10 +209,10 @@ static void test_msix(uint8_t dev) {
   if (!stays_quiet(VECTOR_MSIX + k)) check_fail("masked MSI-X vector %u delivered", k);
   CHECK_EQ("PBA while vector 5 is masked", pba(), 1u << k);
   mmio_write32(msix_entry(k) + 12, 0);
-  if (!wait_for(VECTOR_MSIX + k, 2)) check_fail("pending MSI-X not sent on unmask");
+  if (!wait_for_irq(VECTOR_MSIX + k, 2)) check_fail("pending MSI-X not sent on unmask");
   udelay(QUIET_US);
   CHECK_EQ("MSI-X vector 5 after unmask (exactly once)",
-            hits[VECTOR_MSIX + k], 2);
+            irq_hits[VECTOR_MSIX + k], 2);
   CHECK_EQ("PBA after unmask", pba(), 0);
   print("pci_irq: MSI-X vector mask/PBA/unmask\n");
 
@@ -234,17 +220,17 @@ static void test_msix(uint8_t dev) {
   pci_write16(dev, cap + 2, (1 << 15) | (1 << 14));
   mmio_write32(regs + REG_MSIX_FIRE, 1);
   mmio_write32(regs + REG_MSIX_FIRE, 6);
-  if (!stays_quiet(VECTOR_MSIX + 1) || hits[VECTOR_MSIX + 6] != 1) {
+  if (!stays_quiet(VECTOR_MSIX + 1) || irq_hits[VECTOR_MSIX + 6] != 1) {
     check_fail("MSI-X delivered under Function Mask");
   }
   CHECK_EQ("PBA under Function Mask", pba(), (1u << 1) | (1u << 6));
   pci_write16(dev, cap + 2, 1 << 15);
-  if (!wait_for(VECTOR_MSIX + 1, 2) || !wait_for(VECTOR_MSIX + 6, 2)) {
+  if (!wait_for_irq(VECTOR_MSIX + 1, 2) || !wait_for_irq(VECTOR_MSIX + 6, 2)) {
     check_fail("MSI-X held by Function Mask not sent when it was cleared");
   }
   udelay(QUIET_US);
-  CHECK_EQ("MSI-X vector 1 after Function Mask", hits[VECTOR_MSIX + 1], 2);
-  CHECK_EQ("MSI-X vector 6 after Function Mask", hits[VECTOR_MSIX + 6], 2);
+  CHECK_EQ("MSI-X vector 1 after Function Mask", irq_hits[VECTOR_MSIX + 1], 2);
+  CHECK_EQ("MSI-X vector 6 after Function Mask", irq_hits[VECTOR_MSIX + 6], 2);
   CHECK_EQ("PBA after Function Mask", pba(), 0);
   print("pci_irq: MSI-X Function Mask\n");
 
@@ -252,8 +238,8 @@ static void test_msix(uint8_t dev) {
   set_handler(0x5f, on_msi);
   mmio_write32(msix_entry(3) + 8, 0x5f);
   mmio_write32(regs + REG_MSIX_FIRE, 3);
-  if (!wait_for(0x5f, 1)) check_fail("MSI-X vector 3 not rerouted to 0x5f");
-  CHECK_EQ("old vector of MSI-X entry 3", hits[VECTOR_MSIX + 3], 1);
+  if (!wait_for_irq(0x5f, 1)) check_fail("MSI-X vector 3 not rerouted to 0x5f");
+  CHECK_EQ("old vector of MSI-X entry 3", irq_hits[VECTOR_MSIX + 3], 1);
   print("pci_irq: MSI-X reroute\n");
 
   pci_write16(dev, cap + 2, 0);

@@ -21,3 +21,20 @@ void check_fail(const char *fmt, ...) {
 }
 
 int check_failures(void) { return check_count; }
+
+volatile uint32_t irq_hits[256];
+
+struct irq_want {
+  uint8_t vector;
+  uint32_t count;
+};
+
+static bool irq_arrived(void *arg) {
+  struct irq_want *w = arg;
+  return irq_hits[w->vector] >= w->count;
+}
+
+bool wait_for_irq(uint8_t vector, uint32_t count) {
+  struct irq_want w = {vector, count};
+  return wait_until(irq_arrived, &w, 3000);
+}

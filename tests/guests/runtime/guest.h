@@ -215,6 +215,11 @@ void print_wait_stats(void);
 void check_begin(const char *name);
 void check_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int check_failures(void);
+
+/* Interrupts counted per vector by the guest's handlers, and a bounded wait
+ * (wait_until, 3 s) for the `count`-th on `vector`; false if it never came. */
+extern volatile uint32_t irq_hits[256];
+bool wait_for_irq(uint8_t vector, uint32_t count);
 #define CHECK_EQ(what, got, want)                                          \
   do {                                                                     \
     uint64_t g_ = (got), w_ = (want);                                      \
