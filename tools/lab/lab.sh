@@ -9,6 +9,9 @@
 #   ivshmem-plain   BAR 2 backed by a host file, so this host can read what
 #                   the guests wrote                               1af4:1110
 #   nvme            MSI-X; a small raw image as its drive          1b36:0010
+# plus two PCIe-to-PCI bridges whose devices share an IOMMU group each: two
+# more edus (a group of two, for passing both at once), and an edu next to a
+# pci-serial that Linux's serial driver keeps (a group that is not viable);
 # loads the VFIO modules, binds those devices to vfio-pci and runs the lab
 # agent (tools/lab/agent.sh) there, which boots microvm with the same Debian
 # kernel and a small initramfs (tools/lab/make_inner_initramfs.sh) and runs
@@ -158,6 +161,12 @@ bash "${NESTED_RUN}" \
   --qemu-arg -device --qemu-arg ivshmem-plain,memdev=labshm \
   --qemu-arg -drive --qemu-arg "file=${nvme_img},if=none,id=labnvme,format=raw" \
   --qemu-arg -device --qemu-arg nvme,serial=lab0001,drive=labnvme \
+  --qemu-arg -device --qemu-arg pcie-pci-bridge,id=labbr1,bus=pcie.0,addr=0x5 \
+  --qemu-arg -device --qemu-arg edu,bus=labbr1,addr=0x1 \
+  --qemu-arg -device --qemu-arg edu,bus=labbr1,addr=0x2 \
+  --qemu-arg -device --qemu-arg pcie-pci-bridge,id=labbr2,bus=pcie.0,addr=0x6 \
+  --qemu-arg -device --qemu-arg edu,bus=labbr2,addr=0x1 \
+  --qemu-arg -device --qemu-arg pci-serial,bus=labbr2,addr=0x2 \
   --append "intel_iommu=on iommu=pt" \
   "${module_args[@]}" \
   --file "/lab/agent.sh=${SELF_DIR}/agent.sh" \
