@@ -163,12 +163,9 @@ absl::StatusOr<std::unique_ptr<BenchVm>> BenchVm::Create(
 // (the guest calibrates its TSC against it), memory, then the vCPU.
 absl::Status BenchVm::Build(uint64_t entry, uint64_t zero_page, Loop loop) {
   MVM_ASSIGN_OR_RETURN(irqs_, CreateX86Platform(kvm_, vm_));
-  for (const MemoryRegion& r : mem_.regions()) {
-    MVM_ASSIGN_OR_RETURN(
-        Memslot slot, vm_.MapMemory(static_cast<uint32_t>(memslots_.size()),
-                                    r.gpa, r.size, r.host));
-    memslots_.push_back(std::move(slot));
-  }
+  memslots_ = std::make_unique<Memslots>(
+      vm_, static_cast<uint32_t>(kvm_.CheckExtension(KVM_CAP_NR_MEMSLOTS)));
+  MVM_RETURN_IF_ERROR(memslots_->MapRam(mem_));
   control_ = std::make_shared<GuestControl>(
       static_cast<uint32_t>(HostTscPerUs() + 0.5));
   MVM_RETURN_IF_ERROR(pio_.Register(BENCH_PORT_CONTROL, BENCH_CONTROL_PORTS,

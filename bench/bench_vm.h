@@ -21,6 +21,7 @@
 #include "memory/guest_memory.h"
 #include "vmm/irq_router.h"
 #include "vmm/kvm/kvm.h"
+#include "vmm/memslots.h"
 #include "vmm/vcpu.h"
 
 namespace microvm::bench {
@@ -71,7 +72,7 @@ class BenchVm {
   Kvm kvm_;
   KvmVm vm_;
   GuestMemory mem_;
-  std::vector<Memslot> memslots_;
+  std::unique_ptr<Memslots> memslots_;
   std::unique_ptr<IrqRouter> irqs_;
   Bus pio_{"PIO"};
   Bus mmio_{"MMIO"};

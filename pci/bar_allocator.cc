@@ -34,18 +34,6 @@ class Window {
   uint64_t base_, end_, next_;
 };
 
-const char* TypeName(BarType type) {
-  switch (type) {
-    case BarType::kIo:
-      return "I/O";
-    case BarType::kMemory32:
-      return "32-bit memory";
-    case BarType::kMemory64:
-      return "64-bit memory";
-  }
-  return "?";
-}
-
 }  // namespace
 
 absl::StatusOr<std::vector<uint64_t>> PlaceBars(
@@ -93,7 +81,7 @@ absl::StatusOr<std::vector<uint64_t>> PlaceBars(
           "PCI %s BAR %d (%s, 0x%x bytes) does not fit in %s; give the VM "
           "bigger PCI windows (e.g. a 64-bit window above RAM) or fewer "
           "devices",
-          bar.device.ToString(), bar.index, TypeName(bar.type), bar.size,
+          bar.device.ToString(), bar.index, BarTypeName(bar.type), bar.size,
           where));
     }
     addresses[i] = *at;

@@ -29,6 +29,8 @@ bool Overlaps(uint32_t offset, size_t size, uint32_t start, uint32_t end) {
   return offset < end && offset + size > start;
 }
 
+}  // namespace
+
 const char* BarTypeName(BarType type) {
   switch (type) {
     case BarType::kIo:
@@ -40,8 +42,6 @@ const char* BarTypeName(BarType type) {
   }
   return "?";
 }
-
-}  // namespace
 
 PciHeader::PciHeader(const PciIds& ids, IntxPin pin, uint32_t config_size)
     : config_(config_size) {

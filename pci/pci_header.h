@@ -29,6 +29,9 @@ inline constexpr int kRomBar = 6;
 
 enum class BarType : uint8_t { kIo, kMemory32, kMemory64 };
 
+// "I/O", "32-bit memory" or "64-bit memory", for messages.
+const char* BarTypeName(BarType type);
+
 struct BarSpec {
   BarType type = BarType::kMemory32;
   // A power of two: 4-256 for I/O (6.2.5.1), >= 16 for memory, <= 2 GiB

@@ -61,6 +61,16 @@ class IrqRouter::Vector final : public MsiVector {
 
 namespace {
 
+// GSIs 0-23 reach IOAPIC pins, except 2 (the PIC cascade; see CommitLocked).
+absl::Status CheckIoapicInput(uint32_t gsi) {
+  if (gsi >= IrqRouter::kIoapicPins || gsi == 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "IRQ ", gsi, " is not a usable IOAPIC input (0-",
+        IrqRouter::kIoapicPins - 1, ", not the cascade IRQ 2)"));
+  }
+  return absl::OkStatus();
+}
+
 class LevelIrqfd final : public IrqfdBinding {
  public:
   LevelIrqfd(KvmVm& vm, uint32_t gsi, int fd) : vm_(vm), gsi_(gsi), fd_(fd) {}
@@ -81,10 +91,7 @@ absl::StatusOr<std::unique_ptr<IrqfdBinding>> IrqRouter::BindLevelIrqfd(
         "this KVM cannot resample level-triggered irqfds "
         "(no KVM_CAP_IRQFD_RESAMPLE)");
   }
-  if (gsi >= kIoapicPins || gsi == 2) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("GSI ", gsi, " is not a usable IOAPIC input"));
-  }
+  MVM_RETURN_IF_ERROR(CheckIoapicInput(gsi));
   MVM_RETURN_IF_ERROR(vm_.AssignIrqfd(trigger_fd, gsi, resample_fd));
   return std::make_unique<LevelIrqfd>(vm_, gsi, trigger_fd);
 }
@@ -95,11 +102,7 @@ absl::Status IrqRouter::Init() {
 }
 
 absl::StatusOr<std::unique_ptr<IrqLine>> IrqRouter::MakeIrqLine(uint32_t gsi) {
-  if (gsi >= kIoapicPins || gsi == 2) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "IRQ ", gsi, " is not a usable IOAPIC input (0-", kIoapicPins - 1,
-        ", not the cascade IRQ 2)"));
-  }
+  MVM_RETURN_IF_ERROR(CheckIoapicInput(gsi));
   return std::make_unique<KvmIrqLine>(vm_, gsi);
 }
 

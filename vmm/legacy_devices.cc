@@ -14,8 +14,9 @@ absl::StatusOr<std::unique_ptr<LegacyDevices>> LegacyDevices::Create(
     Vm& vm, EventLoop& loop, Options options) {
   std::unique_ptr<LegacyDevices> d(new LegacyDevices());
   Bus& pio = vm.pio_bus();
+  InterruptController& irqs = vm.interrupts();
 
-  MVM_ASSIGN_OR_RETURN(d->com1_irq_, vm.MakeIrqLine(Serial::kCom1Irq));
+  MVM_ASSIGN_OR_RETURN(d->com1_irq_, irqs.MakeIrqLine(Serial::kCom1Irq));
   d->com1_ = std::make_shared<Serial>(d->com1_irq_.get(),
                                       Serial::FdSink(options.console_out_fd));
   MVM_RETURN_IF_ERROR(pio.Register(Serial::kCom1Port, Serial::kPortCount,
@@ -26,8 +27,8 @@ absl::StatusOr<std::unique_ptr<LegacyDevices>> LegacyDevices::Create(
                                               d->com1_.get()));
   }
 
-  MVM_ASSIGN_OR_RETURN(d->kbd_irq_, vm.MakeIrqLine(I8042::kKeyboardIrq));
-  MVM_ASSIGN_OR_RETURN(d->aux_irq_, vm.MakeIrqLine(I8042::kAuxIrq));
+  MVM_ASSIGN_OR_RETURN(d->kbd_irq_, irqs.MakeIrqLine(I8042::kKeyboardIrq));
+  MVM_ASSIGN_OR_RETURN(d->aux_irq_, irqs.MakeIrqLine(I8042::kAuxIrq));
   MVM_RETURN_IF_ERROR(pio.Register(
       I8042::kBasePort, I8042::kPortCount,
       std::make_shared<I8042>(std::move(options.on_reset), d->kbd_irq_.get(),

@@ -18,8 +18,10 @@ namespace microvm {
 
 class Memslots final : public GuestMapper {
  public:
-  // `max_slots` is KVM_CAP_NR_MEMSLOTS. `vm` must outlive this.
-  Memslots(KvmVm& vm, uint32_t max_slots) : vm_(vm), max_slots_(max_slots) {}
+  // `max_slots` is KVM_CAP_NR_MEMSLOTS (0 when KVM does not say: then 32,
+  // the oldest KVM's count). `vm` must outlive this.
+  Memslots(KvmVm& vm, uint32_t max_slots)
+      : vm_(vm), max_slots_(max_slots > 0 ? max_slots : 32) {}
 
   // Guest RAM, one slot per region; kept for the VM's lifetime.
   absl::Status MapRam(const GuestMemory& mem);

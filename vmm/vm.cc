@@ -77,9 +77,6 @@ class VmImpl final : public Vm {
   Bus& pio_bus() override { return pio_; }
   Bus& mmio_bus() override { return mmio_; }
 
-  absl::StatusOr<std::unique_ptr<IrqLine>> MakeIrqLine(uint32_t gsi) override {
-    return irqs_->MakeIrqLine(gsi);
-  }
   InterruptController& interrupts() override { return *irqs_; }
 
   absl::StatusOr<VmExit> Run() override;
@@ -224,9 +221,8 @@ absl::Status VmImpl::Build(const VmConfig& config,
   MVM_ASSIGN_OR_RETURN(std::vector<kvm_cpuid_entry2> cpuid,
                        kvm_.SupportedCpuid());
   phys_bits_ = x86::PhysAddressBits(cpuid);
-  int max_slots = kvm_.CheckExtension(KVM_CAP_NR_MEMSLOTS);
   memslots_ = std::make_unique<Memslots>(
-      vm_, static_cast<uint32_t>(max_slots > 0 ? max_slots : 32));
+      vm_, static_cast<uint32_t>(kvm_.CheckExtension(KVM_CAP_NR_MEMSLOTS)));
   MVM_RETURN_IF_ERROR(memslots_->MapRam(mem_));
   // After the memslots: passed-through BARs become memslots of their own.
   MVM_RETURN_IF_ERROR(SetUpPci(config, boot));

@@ -67,10 +67,8 @@ class Vm {
   // Device buses; devices may be added before Run().
   virtual Bus& pio_bus() = 0;
   virtual Bus& mmio_bus() = 0;
-  // An interrupt line on IOAPIC input `gsi` (0-23), for devices.
-  virtual absl::StatusOr<std::unique_ptr<IrqLine>> MakeIrqLine(
-      uint32_t gsi) = 0;
-  // IOAPIC lines and MSI vectors (KVM GSI routing + irqfd).
+  // IOAPIC lines (MakeIrqLine) and MSI vectors for devices (KVM GSI
+  // routing + irqfd).
   virtual InterruptController& interrupts() = 0;
 
   // Runs the guest until it powers off or resets (returns how), or fails

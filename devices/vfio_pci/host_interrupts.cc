@@ -221,6 +221,24 @@ absl::Status HostInterrupts::WireMsixVector(uint32_t v) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// kMask and kRoute act the same on an MSI vector and an MSI-X entry: detach
+// the irqfd, or follow the guest's new address/data. Vectors never
+// allocated have nothing to change.
+absl::Status MaskOrRoute(std::vector<std::unique_ptr<MsiVector>>& vectors,
+                         const pci::MsiAction& a) {
+  if (a.vector >= vectors.size() || vectors[a.vector] == nullptr) {
+    return absl::OkStatus();
+  }
+  if (a.type == pci::MsiAction::Type::kMask) {
+    return vectors[a.vector]->SetEnabled(false);
+  }
+  return vectors[a.vector]->SetMessage(a.message.address, a.message.data);
+}
+
+}  // namespace
+
 absl::Status HostInterrupts::ApplyMsi(const pci::MsiActions& actions) {
   using Type = pci::MsiAction::Type;
   absl::Status first;
@@ -241,17 +259,8 @@ absl::Status HostInterrupts::ApplyMsi(const pci::MsiActions& actions) {
         }
         break;
       case Type::kMask:
-        if (active_ == Active::kMsi && a.vector < msi_vectors_.size() &&
-            msi_vectors_[a.vector] != nullptr) {
-          status = msi_vectors_[a.vector]->SetEnabled(false);
-        }
-        break;
       case Type::kRoute:
-        if (active_ == Active::kMsi && a.vector < msi_vectors_.size() &&
-            msi_vectors_[a.vector] != nullptr) {
-          status = msi_vectors_[a.vector]->SetMessage(a.message.address,
-                                                      a.message.data);
-        }
+        if (active_ == Active::kMsi) status = MaskOrRoute(msi_vectors_, a);
         break;
       case Type::kFunctionMask:
       case Type::kFunctionUnmask:
@@ -286,17 +295,10 @@ absl::Status HostInterrupts::ApplyMsix(const pci::MsiActions& actions) {
         }
         break;
       case Type::kMask:
-        // The host vector stays wired; its events wait in the eventfd and
-        // are delivered when the irqfd is attached again (unmask).
-        if (on && msix_vectors_[a.vector] != nullptr) {
-          status = msix_vectors_[a.vector]->SetEnabled(false);
-        }
-        break;
       case Type::kRoute:
-        if (on && msix_vectors_[a.vector] != nullptr) {
-          status = msix_vectors_[a.vector]->SetMessage(a.message.address,
-                                                       a.message.data);
-        }
+        // A masked host vector stays wired; its events wait in the eventfd
+        // and are delivered when the irqfd is attached again (unmask).
+        if (active_ == Active::kMsix) status = MaskOrRoute(msix_vectors_, a);
         break;
       case Type::kFunctionMask:
       case Type::kFunctionUnmask:

@@ -122,14 +122,16 @@ Memslot::Memslot(Memslot&& other) noexcept
 
 Memslot& Memslot::operator=(Memslot&& other) noexcept {
   if (this != &other) {
-    this->~Memslot();
+    Reset();
     vm_fd_ = std::exchange(other.vm_fd_, -1);
     slot_ = other.slot_;
   }
   return *this;
 }
 
-Memslot::~Memslot() {
+Memslot::~Memslot() { Reset(); }
+
+void Memslot::Reset() {
   if (vm_fd_ < 0) return;
   // A zero-sized region deletes the slot (KVM API: KVM_SET_USER_MEMORY_REGION).
   kvm_userspace_memory_region region{};

@@ -52,6 +52,7 @@ class Memslot {
  private:
   friend class KvmVm;
   Memslot(int vm_fd, uint32_t slot) : vm_fd_(vm_fd), slot_(slot) {}
+  void Reset();  // deletes the slot, if any
   int vm_fd_ = -1;
   uint32_t slot_ = 0;
 };
