@@ -37,7 +37,7 @@ else
   rm -f "${out}/results.json"
   tests/nested/nested_run.sh --dir "/bench=${runfiles}" \
     --libs-for "${runfiles}/bench/latency" --libs-for "${runfiles}/vmm/microvm" \
-    --cwd /bench --cpus 2 --mem 2048 --timeout 3000 \
+    --cwd /bench --cpus 1 --mem 2048 --timeout 3000 \
     --fetch "/tmp/results.json=${PWD}/${out}/results.json" \
     -- bench/latency --benchmark_out=/tmp/results.json "${flags[@]}"
 fi

@@ -22,7 +22,7 @@ def kvm_test(
         deps = [],
         data = [],
         args = [],
-        cpus = 2,
+        cpus = 1,
         mem_mib = 2048,
         size = "medium",
         tags = [],
@@ -37,6 +37,7 @@ def kvm_test(
       data: files the test reads at run time (runfiles-relative paths).
       args: arguments for the binary (e.g. "--gtest_filter=...").
       cpus: vCPUs of the nested machine; also reserved from Bazel's scheduler.
+        More than 1 risks the stall described in tests/nested/nested_run.sh.
       mem_mib: memory of the nested machine.
       size: Bazel test size (timeout); "medium" leaves room for the boot.
       tags: extra tags.

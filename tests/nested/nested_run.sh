@@ -18,7 +18,7 @@
 #   --env NAME=VALUE     environment of COMMAND (PATH=/bin, HOME=/tmp, TERM=dumb preset)
 #   --fetch GUEST=HOST   after COMMAND, copy file GUEST out to HOST (if it exists)
 #   --timeout SECONDS    kill QEMU after this long (default 600)
-#   --cpus N             vCPUs of the machine (default 2)
+#   --cpus N             vCPUs of the machine (default 1; see "One vCPU" below)
 #   --mem MIB            memory of the machine (default 2048)
 #   --machine SPEC       QEMU -M value (default q35)
 #   --module PATH[ PARAMS]   extra kernel module to insmod after KVM's, PATH
@@ -30,6 +30,15 @@
 # COMMAND's stdout and stderr are streamed to this script's stdout as they
 # come. Exit status: COMMAND's; 124 when the machine timed out; 125 when the
 # machine failed before COMMAND finished (the kernel console's tail is shown).
+#
+# One vCPU: with two or more, QEMU 7.2's multi-threaded TCG now and then
+# stalls the whole machine for good (seen ~1 run in 8 of the KVM tests: both
+# vCPU threads spinning at 100 %, RIPs in asm_exc_int3, __schedule or a
+# spinlock; KVM's VM create/destroy patches kernel text through int3 while the
+# other vCPU runs it). -accel tcg,thread=single avoids that but then the
+# inner (L2) guest hangs in 4 runs of 4. One vCPU had no stall in 80 KVM test
+# runs and 8 lab runs; inner SMP guests still work (their vCPU threads share
+# the one CPU). A time-out prints QEMU's threads and every vCPU's registers.
 #
 # Environment: MICROVM_CACHE (default /var/tmp/microvm-cache) holds the kernel
 # from tools/setup.sh and the cached base initramfs; MICROVM_NESTED_VERBOSE=1
@@ -48,7 +57,7 @@ readonly KVM_MODULES=(virt/lib/irqbypass arch/x86/kvm/kvm arch/x86/kvm/kvm-amd)
 die() { echo "${ME}: error: $*" >&2; exit 125; }
 
 dirs=() files=() libs_for=() envs=() fetches=() modules=() qemu_args=()
-cwd=/ timeout=600 cpus=2 mem=2048 machine=q35 append="" prepare=0
+cwd=/ timeout=600 cpus=1 mem=2048 machine=q35 append="" prepare=0
 while (( $# )); do
   case "$1" in
     --dir) dirs+=("$2"); shift 2 ;;
@@ -89,13 +98,14 @@ quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/nested-run.XXXXXX")
 qemu_pid=""
 tail_pids=()
+monitor_reader=""
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
   if [[ -n ${qemu_pid} ]] && kill -0 "${qemu_pid}" 2>/dev/null; then
     kill -KILL "${qemu_pid}" 2>/dev/null || true
     wait "${qemu_pid}" 2>/dev/null || true
   fi
-  for p in "${tail_pids[@]}"; do kill "${p}" 2>/dev/null || true; done
+  for p in "${tail_pids[@]}" ${monitor_reader}; do kill "${p}" 2>/dev/null || true; done
   rm -rf "${work}"
   rm -f "${CACHE}/initramfs/base-"*.tmp.$$ 2>/dev/null || true
 }
@@ -206,13 +216,21 @@ cat "${base}" "${work}/job.cpio" >"${work}/initrd.cpio"
 # --- run ----------------------------------------------------------------------
 console="${work}/console.log" output="${work}/output.log" control="${work}/control.log"
 : >"${console}"; : >"${output}"; : >"${control}"
+# QEMU's monitor on two FIFOs (QEMU opens both read-write, so neither open
+# blocks): on a time-out the watchdog asks it where every vCPU is.
+monitor="${work}/monitor"
+mkfifo "${monitor}.in" "${monitor}.out"
+cat "${monitor}.out" >"${work}/monitor.log" &
+monitor_reader=$!
 start=$(date +%s.%N)
+# nokaslr: the kernel's addresses in a stall report match System.map.
 qemu-system-x86_64 \
   -M "${machine}" -accel tcg -cpu EPYC,+svm -smp "${cpus}" -m "${mem}" \
   -nodefaults -display none -no-reboot -no-user-config \
   -kernel "${KERNEL_DIR}/vmlinuz" -initrd "${work}/initrd.cpio" \
   -append "console=ttyS0 panic=-1 oops=panic quiet loglevel=4 ${append}" \
   -serial "file:${console}" -serial "file:${output}" -serial "file:${control}" \
+  -monitor "pipe:${monitor}" \
   "${qemu_args[@]}" \
   >"${work}/qemu.log" 2>&1 &
 qemu_pid=$!
@@ -223,6 +241,35 @@ if [[ ${MICROVM_NESTED_VERBOSE:-0} != 0 ]]; then
   tail -s 0.2 -n +1 -f --pid="${qemu_pid}" "${console}" >&2 &
   tail_pids+=($!)
 fi
+# CPU time (user+system ticks) of each QEMU thread: "tid name ticks".
+thread_ticks() {
+  local t
+  for t in /proc/"${qemu_pid}"/task/*; do
+    # comm may hold spaces; the fields after ") " are fixed.
+    local stat rest
+    stat=$(cat "${t}/stat" 2>/dev/null) || continue
+    rest=${stat##*) }
+    read -r -a f <<<"${rest}"
+    echo "${t##*/} $(tr ' ' _ <"${t}/comm") state=${f[0]} ticks=$(( f[11] + f[12] ))"
+  done
+}
+
+# What a stalled machine was doing: QEMU's threads (which of them burn CPU)
+# and each vCPU's registers. The kernel runs with nokaslr, so a RIP can be
+# named from the kallsyms of any run:
+#   nested_run.sh -- cat /proc/kallsyms | sort >kallsyms
+record_stall() {
+  echo "QEMU threads, then again 2 s later (ticks = user+system CPU time):"
+  thread_ticks; sleep 2; thread_ticks
+  echo "info cpus / info registers -a:"
+  local before
+  before=$(wc -c <"${work}/monitor.log")
+  printf 'info cpus\ninfo registers -a\n' >"${monitor}.in"
+  sleep 2
+  tail -c +"$((before + 1))" "${work}/monitor.log" | tr -d '\r' |
+    grep -E '^(CPU|\*?[[:space:]]*CPU #|RAX|RSI|R8 |R12|RIP|CS |CR0|EFER)' || echo "(monitor did not answer)"
+}
+
 # The watchdog must not hold this script's stdout/stderr (a reader of a pipe
 # would wait for its sleep to end) and must take its sleep along when killed.
 (
@@ -230,6 +277,7 @@ fi
   sleep "${timeout}" & sleeper=$!
   wait "${sleeper}"
   touch "${work}/timed-out"
+  record_stall >"${work}/stall.log" 2>&1
   kill -TERM "${qemu_pid}" 2>/dev/null
   sleep 5
   kill -KILL "${qemu_pid}" 2>/dev/null
@@ -241,6 +289,8 @@ kill "${watchdog}" 2>/dev/null || true
 wait "${watchdog}" 2>/dev/null || true
 for p in "${tail_pids[@]}"; do wait "${p}" 2>/dev/null || true; done
 tail_pids=()
+# (Not waited for: had QEMU failed before opening the FIFO, it would block.)
+kill "${monitor_reader}" 2>/dev/null || true
 elapsed=$(echo "${start} $(date +%s.%N)" | awk '{printf "%.1f", $2 - $1}')
 
 if [[ -n ${TEST_UNDECLARED_OUTPUTS_DIR:-} && -d ${TEST_UNDECLARED_OUTPUTS_DIR} ]]; then
@@ -260,6 +310,8 @@ tr -d '\r' <"${control}" >"${control}.clean"
 if [[ -e ${work}/timed-out ]]; then
   echo "${ME}: error: timed out after ${timeout} s; QEMU killed" >&2
   show_console
+  echo "${ME}: the machine at the time-out:" >&2
+  sed 's/^/  | /' "${work}/stall.log" >&2 || true
   exit 124
 fi
 err=$(sed -n 's/^mvm-ctl: error //p' "${control}.clean" | head -n1)

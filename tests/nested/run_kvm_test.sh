@@ -21,7 +21,7 @@ set -euo pipefail
 readonly ME="kvm-runner"
 die() { echo "${ME}: error: $*" >&2; exit 125; }
 
-probe="" nested_run="" cpus=2 mem=2048
+probe="" nested_run="" cpus=1 mem=2048
 while (( $# )); do
   case "$1" in
     --probe=*) probe="${1#*=}" ;;
