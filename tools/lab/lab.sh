@@ -9,9 +9,15 @@
 #   ivshmem-plain   BAR 2 backed by a host file, so this host can read what
 #                   the guests wrote                               1af4:1110
 #   nvme            MSI-X; a small raw image as its drive          1b36:0010
-# plus two PCIe-to-PCI bridges whose devices share an IOMMU group each: two
-# more edus (a group of two, for passing both at once), and an edu next to a
-# pci-serial that Linux's serial driver keeps (a group that is not viable);
+# plus, each alone in its group too, a second ivshmem-plain whose BAR 2 is
+# 1 GiB (a sparse host file: it costs neither RAM nor disk until written),
+# larger than microvm's 32-bit MMIO window, and an edu with an expansion ROM
+# (an 8 KiB image made here, romfile=); both sit at fixed addresses after
+# the others (00:07.0, 00:08.0), so scenarios that take the first ivshmem or
+# edu still get the plain ones; plus two PCIe-to-PCI bridges whose devices
+# share an IOMMU group each: two more edus (a group of two, for passing both
+# at once), and an edu next to a pci-serial that Linux's serial driver keeps
+# (a group that is not viable);
 # loads the VFIO modules, binds those devices to vfio-pci and runs the lab
 # agent (tools/lab/agent.sh) there, which boots microvm with the same Debian
 # kernel and a small initramfs (tools/lab/make_inner_initramfs.sh) and runs

@@ -100,6 +100,17 @@ static inline void wrmsr(uint32_t msr, uint64_t v) {
                    "d"((uint32_t)(v >> 32)));
 }
 
+/* xorshift64 (Marsaglia 2003): the deterministic PRNG of the hostile guests,
+ * so a failing storm replays the same accesses. `*state` must not be 0. */
+static inline uint64_t xorshift64(uint64_t *state) {
+  uint64_t x = *state;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  *state = x;
+  return x;
+}
+
 void *memset(void *d, int c, size_t n);
 void *memcpy(void *d, const void *s, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
@@ -290,3 +301,24 @@ void pci_set_bar(uint8_t dev, int index, uint64_t address);
 /* Maps guest-physical [4 GiB, 5 GiB) identity, uncached, as 2 MiB pages
  * (the VMM's boot page tables map only the first 4 GiB). */
 void map_5th_gib(void);
+
+/* ---- Hostile-guest helpers (hostile.c; link it into hostile_* guests) ----
+ *
+ * Raw configuration access to any bus/device/function, with no alignment
+ * rules (the hostile guests want the accesses runtime/pci.c refuses to
+ * make), and a RAM canary: a buffer filled from a PRNG that the guest checks
+ * after each storm, so RAM that a BAR shadowed or that a storm corrupted is
+ * noticed. */
+uint64_t ecam_addr(uint8_t bus, uint8_t dev, uint8_t fn, uint16_t reg);
+uint32_t cf8_addr(uint8_t bus, uint8_t dev, uint8_t fn, uint8_t reg);
+/* One MMIO access of `size` (1, 2, 4 or 8) bytes: a read returns the value,
+ * a write stores `value` and returns 0. */
+uint64_t mmio_access(uint64_t addr, int size, bool write, uint64_t value);
+/* One port access of `size` (1, 2 or 4) bytes, likewise. */
+uint32_t pio_access(uint16_t port, int size, bool write, uint32_t value);
+/* Fills the canary (and two words of low RAM the VMM does not use) from a
+ * fixed seed; canary_ok() says whether every byte still reads back. */
+void canary_fill(void);
+bool canary_ok(const char *when);
+/* Guest-physical address of the canary buffer (4 KiB aligned). */
+uint64_t canary_address(void);
