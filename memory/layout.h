@@ -35,6 +35,10 @@ inline constexpr uint64_t kMmio32Start = kPciHoleStart;
 inline constexpr uint64_t kMmio32Size = 0x20000000;
 inline constexpr uint64_t kEcamAddr = 0xE0000000;
 inline constexpr uint64_t kEcamSize = 0x10000000;
+// Boot timer (devices/boot_timer.h): one page right above ECAM, in no PCI
+// window and never RAM.
+inline constexpr uint64_t kBootTimerAddr = 0xF0000000;
+inline constexpr uint64_t kBootTimerSize = 0x1000;
 inline constexpr uint64_t kIoapicAddr = 0xFEC00000;
 inline constexpr uint64_t kLapicAddr = 0xFEE00000;
 // KVM_SET_TSS_ADDR needs three pages and KVM_SET_IDENTITY_MAP_ADDR one, in

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -12,6 +13,7 @@
 #include "base/epoll_loop.h"
 #include "base/status.h"
 #include "base/unique_fd.h"
+#include "devices/boot_timer.h"
 #include "memory/guest_memory.h"
 #include "memory/layout.h"
 #include "vmm/acpi/acpi.h"
@@ -107,6 +109,7 @@ class VmImpl final : public Vm {
   std::unique_ptr<LegacyDevices> devices_;
   UniqueFd signal_fd_;
   EventLoop::Watch signal_watch_;
+  std::optional<BootTimer::Clock::time_point> boot_timer_start_;
   // Declared last: destroyed (stopped and joined) first.
   std::vector<std::unique_ptr<VcpuThread>> vcpus_;
 
@@ -235,6 +238,18 @@ absl::Status VmImpl::Build(const VmConfig& config,
   MVM_ASSIGN_OR_RETURN(devices_,
                        LegacyDevices::Create(*this, *loop_, std::move(dev)));
   if (config.handle_signals) MVM_RETURN_IF_ERROR(WatchSignals());
+  if (config.boot_timer_start.has_value()) {
+    boot_timer_start_ = config.boot_timer_start;
+    MVM_RETURN_IF_ERROR(mmio_.Register(
+        layout::kBootTimerAddr, layout::kBootTimerSize,
+        std::make_shared<BootTimer>(
+            *boot_timer_start_,
+            [](uint8_t marker, absl::Duration since, bool last) {
+              std::fprintf(stderr, "microvm: %s\n",
+                           BootTimer::Describe(marker, since, last).c_str());
+            }),
+        "boot timer"));
+  }
 
   MVM_RETURN_IF_ERROR(VcpuThread::InstallKickHandler());
   for (int i = 0; i < config.cpus; ++i) {
@@ -262,6 +277,13 @@ void VmImpl::End(absl::StatusOr<VmExit> result) {
 }
 
 absl::StatusOr<VmExit> VmImpl::Run() {
+  if (boot_timer_start_.has_value()) {
+    std::fprintf(stderr,
+                 "microvm: boot timer: vCPUs start at %.3f ms after microvm "
+                 "started\n",
+                 absl::ToDoubleMilliseconds(absl::FromChrono(
+                     BootTimer::Clock::now() - *boot_timer_start_)));
+  }
   for (auto& v : vcpus_) v->Start();
   absl::StatusOr<int> loop_result = loop_->Run();
   for (auto& v : vcpus_) v->Stop();

@@ -5,9 +5,11 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +52,10 @@ struct VmConfig {
   std::string kvm_device = "/dev/kvm";
   // Stop cleanly on SIGINT/SIGTERM (the caller must have blocked them).
   bool handle_signals = false;
+  // Set: the boot timer (devices/boot_timer.h) sits at
+  // layout::kBootTimerAddr, and the guest's markers and the vCPUs' start are
+  // reported on stderr in milliseconds since this time (microvm: main()).
+  std::optional<std::chrono::steady_clock::time_point> boot_timer_start;
 };
 
 // How a guest ended a run that did not fail.

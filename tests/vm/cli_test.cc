@@ -181,6 +181,25 @@ TEST(CliTest, ResetExitsZero) {
   EXPECT_THAT(r.out, Not(HasSubstr("FAIL")));
 }
 
+TEST(CliTest, BootTimerReportsVcpuStartAndGuestMarkers) {
+  std::vector<std::string> args = GuestArgs("boot_marker");
+  args.push_back("--boot_timer");
+  Result r = RunMicrovm(args);
+  EXPECT_EQ(r.exit_status, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("boot_marker: wrote 123 and 42\n"));
+  std::vector<std::string> lines =
+      absl::StrSplit(absl::StripTrailingAsciiWhitespace(r.err), '\n');
+  ASSERT_EQ(lines.size(), 3u) << Describe(r);
+  EXPECT_THAT(lines[0], HasSubstr("boot timer: vCPUs start at "));
+  EXPECT_THAT(lines[1], HasSubstr("guest marker 123 (init) at "));
+  EXPECT_THAT(lines[2], HasSubstr("guest marker 42 at "));
+  // Without the flag the page is not there: the guest's writes go nowhere
+  // and nothing is reported.
+  Result quiet = RunMicrovm(GuestArgs("boot_marker"));
+  EXPECT_EQ(quiet.exit_status, 0) << Describe(quiet);
+  EXPECT_THAT(quiet.err, Not(HasSubstr("boot timer"))) << Describe(quiet);
+}
+
 TEST(CliTest, TripleFaultFailsWithOneClearLine) {
   Result r = RunMicrovm(GuestArgs("triple_fault"));
   EXPECT_FALSE(r.timed_out) << Describe(r);

@@ -15,7 +15,8 @@
 # /lab/scenarios/*.sh. Environment: LAB_CMD (scenario "cmd"), LAB_INNER_TIMEOUT
 # (seconds one inner boot may take, default 90), LAB_INNER_QUIET (0: the
 # inner kernel logs to the console at its default level), LAB_SHM_TOKEN
-# (scenario "ivshmem").
+# (scenario "ivshmem"), LAB_BIG_SHM_SIZE and LAB_BIG_SHM_TOKEN (scenario
+# "vfio_large_bar"), LAB_ROM_SHA256 (scenario "vfio_rom").
 #
 # Other machine-readable lines: "LAB-PCI <bdf> <vendor>:<device> group=<g>
 # driver=<d> <name>" and "LAB-BIND <name> <bdf> group=<g> OK|FAILED <why>".
@@ -123,6 +124,8 @@ kill_microvm() { touch "${WORK}/$1"; kill -KILL "${pid}" 2>/dev/null; }
 #   INNER_INIT_S     seconds from microvm's start to "LAB-INNER: init reached"
 #                    as seen here ("" when never seen)
 #   INNER_KERNEL_S   the inner kernel's uptime at that marker
+#   INNER_VCPUS_MS, INNER_BOOT_TIMER_MS  microvm's own boot timer: ms from
+#                    its start to the vCPUs' start and to the inner init
 #   INNER_NPROC      online CPUs the inner guest reported
 #   INNER_CMD_STATUS the command's exit status ("" when it did not finish)
 #   INNER_WALL_S     seconds microvm ran
@@ -144,6 +147,7 @@ inner_boot() {
   INNER_LOG=${WORK}/console.log INNER_OUT=${WORK}/output.log
   INNER_STATUS="" INNER_TIMED_OUT=0 INNER_KILLED_AFTER_END=0 INNER_INIT_S=""
   INNER_KERNEL_S="" INNER_NPROC="" INNER_CMD_STATUS="" INNER_WALL_S=""
+  INNER_VCPUS_MS="" INNER_BOOT_TIMER_MS=""
   : >"${INNER_LOG}"; : >"${INNER_OUT}"
   rm -f "${WORK}/timed-out" "${WORK}/fifo"
   mkfifo "${WORK}/fifo"
@@ -155,7 +159,7 @@ inner_boot() {
   # --pci_test_device), split on spaces.
   # shellcheck disable=SC2086
   "${MICROVM}" --kernel "${INNER_KERNEL}" --initrd "${INNER_INITRD}" \
-    --mem "${mem}" --cpus "${cpus}" --cmdline "${cmdline}" ${INNER_EXTRA_ARGS:-} \
+    --mem "${mem}" --cpus "${cpus}" --cmdline "${cmdline}" --boot_timer ${INNER_EXTRA_ARGS:-} \
     >"${WORK}/fifo" 2>&1 &
   pid=$!
   after "${timeout}" kill_microvm timed-out
@@ -179,6 +183,11 @@ inner_boot() {
         INNER_KERNEL_S=${line##*uptime=}
         echo "LAB-AGENT: inner init reached ${INNER_INIT_S} s after microvm started (inner kernel uptime ${INNER_KERNEL_S} s)" ;;
       *"LAB-INNER: nproc="*) INNER_NPROC=${line##*nproc=} ;;
+      *"microvm: boot timer: vCPUs start at "*)
+        INNER_VCPUS_MS=${line##*start at }; INNER_VCPUS_MS=${INNER_VCPUS_MS%% *} ;;
+      *"microvm: boot timer: guest marker 123 (init) at "*)
+        INNER_BOOT_TIMER_MS=${line##*(init) at }; INNER_BOOT_TIMER_MS=${INNER_BOOT_TIMER_MS%% *}
+        echo "LAB-AGENT: boot timer: vCPUs started ${INNER_VCPUS_MS} ms and the inner init ${INNER_BOOT_TIMER_MS} ms after microvm started (microvm's clock)" ;;
       *"LAB-INNER: output begin"*) in_output=1 ;;
       *"LAB-INNER: ending with "*)
         if [ -z "${ender}" ]; then
