@@ -13,6 +13,8 @@ ABSL_FLAG(uint32_t, startup_runs, 20, "VM starts per start-up benchmark");
 ABSL_FLAG(std::string, guest_dir, "bench/guests",
           "Directory holding bench.elf and startup.elf");
 ABSL_FLAG(std::string, microvm, "vmm/microvm", "The microvm binary");
+ABSL_FLAG(std::string, microvm_static, "vmm/microvm_static",
+          "The fully static microvm binary");
 ABSL_FLAG(bool, irq_spin, false,
           "Also run Irq/*/spin (the guest spins instead of halting; has hung "
           "the nested machine, see irq_bench.cc)");
@@ -26,10 +28,12 @@ int main(int argc, char** argv) {
   o.startup_runs = absl::GetFlag(FLAGS_startup_runs);
   o.guest_dir = absl::GetFlag(FLAGS_guest_dir);
   o.microvm = absl::GetFlag(FLAGS_microvm);
+  o.microvm_static = absl::GetFlag(FLAGS_microvm_static);
   o.irq_spin = absl::GetFlag(FLAGS_irq_spin);
   microvm::bench::RegisterExitBenchmarks(o);
   microvm::bench::RegisterIrqBenchmarks(o);
   microvm::bench::RegisterStartupBenchmarks(o);
+  microvm::bench::RegisterMemoryBenchmarks(o);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

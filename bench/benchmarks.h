@@ -10,6 +10,7 @@ namespace microvm::bench {
 void RegisterExitBenchmarks(const Options& options);
 void RegisterIrqBenchmarks(const Options& options);
 void RegisterStartupBenchmarks(const Options& options);
+void RegisterMemoryBenchmarks(const Options& options);
 // Device passthrough (vfio-pci) latencies belong here once devices/vfio
 // exists: MMIO to a passed-through BAR, interrupt from the device to the
 // guest handler (VFIO irqfd), both against the emulated paths above.

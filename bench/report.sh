@@ -28,6 +28,7 @@ awk '
   /^    \}/ {
     if (e["run_type"] == "aggregate" && e["aggregate_name"] != "median") next
     name = e["run_name"]; sub(/\/iterations:.*$/, "", name)
+    if (name ~ /^Memory\//) next
     if (!(name in seen)) { seen[name] = 1; order[++n] = name; family[name] = e["family_index"] }
     if (e["run_type"] == "aggregate" || !(name in median)) {
       median[name] = e["p50_us"]; p99[name] = e["p99_us"]; max[name] = e["max_us"]
@@ -47,6 +48,23 @@ awk '
   }
 ' "${json}" | sort -n -k1,1 | cut -f2- > "${table}"
 [[ -s ${table} ]] || die "no benchmarks found in ${json}"
+
+# Memory benchmarks (memory_bench.cc): counters, not times.
+#   name rss_kib guest_rss_kib overhead_kib floor_kib ratio_to_floor
+memory="${out}/memory.tsv"
+awk '
+  function field(line) { sub(/^[^:]*: */, "", line); sub(/,$/, "", line); gsub(/"/, "", line); return line }
+  /^    \{/ { delete e; next }
+  /^      "[a-z_0-9]+": / { key = $1; gsub(/[":]/, "", key); e[key] = field($0); next }
+  /^    \}/ {
+    name = e["run_name"]; sub(/\/iterations:.*$/, "", name)
+    if (name !~ /^Memory\// || e["run_type"] == "aggregate" || (name in seen)) next
+    seen[name] = 1
+    if (e["error_occurred"] == "true") { printf "%s\tERROR\t%s\n", name, e["error_message"]; next }
+    printf "%s\t%d\t%d\t%d\t%d\t%s\n", name, e["rss_kib"], e["guest_rss_kib"], e["overhead_kib"],
+      e["floor_kib"], e["ratio_to_floor"]
+  }
+' "${json}" > "${memory}"
 
 report="${out}/report.md"
 {
@@ -71,6 +89,22 @@ report="${out}/report.md"
           f[1], f[2], f[3], f[4], ratio, f[10], f[5], f[6], f[7], f[9]
       }
     }' "${table}"
+  if [[ -s ${memory} ]]; then
+    echo
+    echo "## Memory overhead"
+    echo
+    echo "Resident memory (KiB, /proc/PID/smaps) of a running microvm (--mem 64,"
+    echo "guest halted) outside guest RAM. Goal: under 3072 KiB; Firecracker's"
+    echo "published anchor: under 5120 KiB. Baseline: Memory/process_floor, a"
+    echo "static process doing nothing."
+    echo
+    echo "| benchmark | overhead KiB | all KiB | guest RAM KiB | floor KiB | ratio to floor |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+    awk -F'\t' '
+      $2 == "ERROR" { printf "| %s | failed: %s | | | | |\n", $1, $3; next }
+      $1 == "Memory/process_floor" { printf "| %s | - | %d | - | - | - |\n", $1, $2; next }
+      { printf "| %s | %d | %d | %d | %d | %.2fx |\n", $1, $4, $2, $3, $5, $6 }' "${memory}"
+  fi
   echo
   echo "![latency](latency.png)"
   echo

@@ -23,6 +23,7 @@ struct Options {
   uint32_t startup_runs = 20;   // per start-up benchmark
   std::string guest_dir = "bench/guests";
   std::string microvm = "vmm/microvm";
+  std::string microvm_static = "vmm/microvm_static";
   bool irq_spin = false;  // also Irq/*/spin (see irq_bench.cc)
 };
 

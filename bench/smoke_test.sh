@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs every latency benchmark with a handful of samples and checks the
-# Google Benchmark JSON: 14 benchmarks, none failed, each with a positive
-# median and no lost sample. Times nothing: this is not a benchmark run
+# Google Benchmark JSON: 17 benchmarks, none failed, the 14 latency ones
+# with a positive median and no lost sample, the two memory ones with a
+# positive overhead. Times nothing: this is not a benchmark run
 # (that is bench/run.sh). Run by //bench:smoke_test through
 # tests/nested/run_kvm_test.sh (host /dev/kvm or the nested machine), from the
 # runfiles directory, with busybox's sh and awk.
@@ -18,9 +19,10 @@ awk '
   /"name": / { name = $2 }
   /"p50_us": / { v = $2 + 0; if (v > 0) good++; else print "smoke: bad median in " name }
   /"lost": / { if ($2 + 0 > 0) { lost++; print "smoke: lost samples in " name } }
+  /"overhead_kib": / { if ($2 + 0 > 0) memory++; else print "smoke: no memory overhead in " name }
   END {
-    printf "smoke: %d benchmarks, %d with a median, %d failed, %d with lost samples\n",
-      runs, good, errors, lost
-    exit !(runs == 14 && good == 14 && errors == 0 && lost == 0)
+    printf "smoke: %d benchmarks, %d with a median, %d with a memory overhead, %d failed, %d with lost samples\n",
+      runs, good, memory, errors, lost
+    exit !(runs == 17 && good == 14 && memory == 2 && errors == 0 && lost == 0)
   }
 ' "${out}"

@@ -14,9 +14,7 @@
 //                        first instruction, timestamped by a BusDevice on
 //                        port 0x80 (no process start)
 #include <fcntl.h>
-#include <poll.h>
-#include <spawn.h>
-#include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -30,9 +28,8 @@
 #include "base/unique_fd.h"
 #include "bench/benchmarks.h"
 #include "bench/samples.h"
+#include "bench/spawn.h"
 #include "vmm/vm.h"
-
-extern char** environ;
 
 namespace microvm::bench {
 namespace {
@@ -45,37 +42,6 @@ double UsSince(Clock::time_point t0, Clock::time_point t1) {
   return std::chrono::duration<double, std::micro>(t1 - t0).count();
 }
 
-// Spawns `argv` with stdout to `out_fd` (-1: /dev/null), stdin and stderr
-// from /dev/null except stderr stays when `keep_stderr`.
-absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, int out_fd,
-                            bool keep_stderr) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  if (out_fd >= 0) {
-    posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
-  } else {
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  }
-  if (!keep_stderr) {
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-  }
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  int err = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (err != 0) return ErrnoError(err, absl::StrCat("posix_spawn ", argv[0]));
-  return pid;
-}
-
-absl::StatusOr<int> WaitExit(pid_t pid) {
-  int status = 0;
-  if (waitpid(pid, &status, 0) != pid) return LastErrnoError("waitpid");
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 absl::StatusOr<double> BinaryToFirstOutput(const Options& o) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return LastErrnoError("pipe2");
@@ -86,9 +52,8 @@ absl::StatusOr<double> BinaryToFirstOutput(const Options& o) {
                         "--mem=64"},
                        write_end.get(), true));
   write_end.reset();
-  pollfd p{read_end.get(), POLLIN, 0};
-  char c = 0;
-  bool got = poll(&p, 1, kTimeoutMs) == 1 && read(read_end.get(), &c, 1) == 1;
+  int c = ReadByte(read_end.get(), kTimeoutMs);
+  bool got = c >= 0;
   Clock::time_point t1 = Clock::now();
   if (!got) kill(pid, SIGKILL);
   MVM_ASSIGN_OR_RETURN(int code, WaitExit(pid));

@@ -2,8 +2,7 @@
  * debug port 0x80 (the in-process benchmark timestamps that exit), the next
  * ones print "S" on COM1 (the microvm binary's benchmark timestamps that
  * byte on its stdout) and power off (ACPI S5 at port 0x3c0, see guest.h).
- * entry.ld makes bench_first_instruction the ELF entry point instead of the
- * runtime's _start, which never runs here. */
+ * entry.ld makes bench_first_instruction the entry point (halt.S). */
 	.text
 	.code64
 	.globl bench_first_instruction
@@ -15,14 +14,6 @@ bench_first_instruction:
 	mov	$0x34, %al
 	mov	$0x3c0, %dx
 	out	%al, %dx
-1:	cli
-	hlt
-	jmp	1b
-
-	/* The runtime, linked in by tiny_guest, calls guest_main. */
-	.globl guest_main
-guest_main:
-	xor	%eax, %eax
-	ret
+	jmp	halt_forever
 
 	.section .note.GNU-stack, "", @progbits
