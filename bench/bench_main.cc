@@ -3,6 +3,8 @@
 // plus the flags below.
 #include <benchmark/benchmark.h>
 
+#include "absl/debugging/failure_signal_handler.h"
+#include "absl/debugging/symbolize.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "bench/benchmarks.h"
@@ -15,11 +17,14 @@ ABSL_FLAG(std::string, guest_dir, "bench/guests",
 ABSL_FLAG(std::string, microvm, "vmm/microvm", "The microvm binary");
 ABSL_FLAG(std::string, microvm_static, "vmm/microvm_static",
           "The fully static microvm binary");
-ABSL_FLAG(bool, irq_spin, false,
-          "Also run Irq/*/spin (the guest spins instead of halting; has hung "
-          "the nested machine, see irq_bench.cc)");
+ABSL_FLAG(bool, irq_spin, true,
+          "Also run Irq/*/spin (the guest spins with interrupts on instead of "
+          "halting)");
 
 int main(int argc, char** argv) {
+  // A crash prints where it happened.
+  absl::InitializeSymbolizer(argv[0]);
+  absl::InstallFailureSignalHandler({});
   // Google Benchmark takes its flags out of argv first.
   benchmark::Initialize(&argc, argv);
   absl::ParseCommandLine(argc, argv);

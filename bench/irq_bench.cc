@@ -10,11 +10,10 @@
 //
 // .../hlt: the guest waits with sti;hlt (wait_until(): a LAPIC rescue timer
 // is armed around each HLT, its wake-ups are counted as timer_wakeups and
-// rescued); .../spin (only with --irq_spin): it spins with interrupts
-// enabled, so KVM must kick a running vCPU. In the nested machine the spin
-// variants are very noisy, and twice (of about eight runs, 2026-11-27, on a
-// loaded host) the whole run stopped during them and never finished,
-// although each wait is bounded; hence off by default. The request path
+// rescued); .../spin (--irq_spin, on by default): it spins with interrupts
+// enabled, so KVM must kick a running vCPU. The runs that once stopped for
+// good during them were the nested machine's two-vCPU stall (see
+// tests/nested/nested_run.sh); with one vCPU they finish. The request path
 // (ioeventfd -> host thread) alone is NotifyAck/ioeventfd in exits_bench.cc.
 #include <functional>
 #include <utility>

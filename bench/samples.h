@@ -24,7 +24,7 @@ struct Options {
   std::string guest_dir = "bench/guests";
   std::string microvm = "vmm/microvm";
   std::string microvm_static = "vmm/microvm_static";
-  bool irq_spin = false;  // also Irq/*/spin (see irq_bench.cc)
+  bool irq_spin = true;  // also Irq/*/spin (see irq_bench.cc)
 };
 
 // Registers a benchmark that runs `count` iterations with manual time, in us.

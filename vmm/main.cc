@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/debugging/failure_signal_handler.h"
+#include "absl/debugging/symbolize.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -51,6 +53,18 @@ int Fail(const absl::Status& status) {
 
 int main(int argc, char** argv) {
   const auto start = std::chrono::steady_clock::now();
+  // SIGINT/SIGTERM are taken through the VM's event loop (pending until it
+  // watches them); blocked first, before any thread starts so every thread
+  // inherits the mask, and before the failure handler below, which would
+  // otherwise take SIGTERM for a crash.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // A crash (a bug: it must never happen) prints where, not just a signal.
+  absl::InitializeSymbolizer(argv[0]);
+  absl::InstallFailureSignalHandler({});
   absl::SetProgramUsageMessage(
       "a small, fast KVM virtual machine monitor for VFIO passthrough.\n"
       "usage: microvm --kernel bzImage [--initrd rootfs.cpio.gz] "
@@ -88,13 +102,6 @@ int main(int argc, char** argv) {
   }
   config->vm.vfio_intx_userspace = intx == "userspace";
 
-  // SIGINT/SIGTERM are taken through the VM's event loop; block them before
-  // any thread starts so every thread inherits the mask.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
   config->vm.handle_signals = true;
   config->vm.kvm_device = absl::GetFlag(FLAGS_kvm_device);
   if (absl::GetFlag(FLAGS_boot_timer)) config->vm.boot_timer_start = start;

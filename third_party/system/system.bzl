@@ -18,6 +18,8 @@ _ABSL_MODULES = [
     "absl_span",
     "absl_flat_hash_map",
     "absl_inlined_vector",
+    "absl_failure_signal_handler",
+    "absl_symbolize",
 ]
 
 def _linkopts(flags):
