@@ -10,6 +10,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr uint64_t kMiB = 1 << 20;
 constexpr uint64_t kGiB = uint64_t{1} << 30;
@@ -65,6 +66,26 @@ TEST(PlaceBarsTest, ClearErrorWhenSomethingDoesNotFit) {
       PlaceBars({Req(1, 0, BarType::kIo, 256), Req(2, 0, BarType::kIo, 4)}, w);
   EXPECT_FALSE(placed.ok());
   EXPECT_THAT(placed.status().message(), HasSubstr("0x0 bytes left"));
+}
+
+// A 64-bit BAR bigger than the 64-bit window (and than the 32-bit one it
+// falls back to): one error that names the BAR and both windows, with no
+// line break, so main prints it as one line.
+TEST(PlaceBarsTest, BarLargerThanBothWindows) {
+  BarWindows w;
+  w.mmio64_base = 4 * kGiB;
+  w.mmio64_size = 64 * kGiB;
+  auto placed = PlaceBars({Req(1, 0, BarType::kMemory32, 4096),
+                           Req(3, 2, BarType::kMemory64, 128 * kGiB)},
+                          w);
+  ASSERT_FALSE(placed.ok());
+  EXPECT_EQ(placed.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(placed.status().message(),
+              HasSubstr("00:03.0 BAR 2 (64-bit memory, 0x2000000000 bytes)"));
+  EXPECT_THAT(placed.status().message(),
+              HasSubstr("64-bit MMIO window [0x100000000, 0x1100000000) "
+                        "(0x1000000000 bytes left) nor the 32-bit MMIO window"));
+  EXPECT_THAT(placed.status().message(), Not(HasSubstr("\n")));
 }
 
 TEST(PlaceBarsTest, NothingToPlace) {

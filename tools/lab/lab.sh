@@ -60,7 +60,38 @@ readonly VFIO_MODULES=(drivers/vfio/vfio drivers/vfio/vfio_iommu_type1
   drivers/vfio/vfio_virqfd drivers/vfio/pci/vfio-pci-core drivers/vfio/pci/vfio-pci)
 readonly PASSTHROUGH_IDS=(1234:11e8 1af4:1110 1b36:0010)
 
+# Size of the second ivshmem's BAR 2: above microvm's 32-bit MMIO window
+# (512 MiB), so it must go to the 64-bit window above RAM.
+readonly BIG_SHM_SIZE=$((1 << 30))
+
 die() { echo "${ME}: error: $*" >&2; exit 125; }
+
+# Writes the bytes given as numbers (decimal or 0x hex).
+# shellcheck disable=SC2059 # the format is an octal escape made on purpose.
+put_bytes() { local b; for b in "$@"; do printf "\\$(printf '%03o' "${b}")"; done; }
+
+# make_rom FILE TOKEN: an 8 KiB PCI expansion ROM image (PCI Firmware 3.0,
+# 5.1): 55 AA, the length in 512-byte units, a far return; at 0x18 the
+# offset of the "PCIR" data structure (edu's IDs and class, image length,
+# code type 3 (EFI) so that SeaBIOS does not run it, "last image"); from 0x40
+# a text pattern with TOKEN; the last byte makes all bytes sum to 0 mod 256.
+# Linux (pci_get_rom_size) reads a ROM only as far as its images' lengths.
+make_rom() {
+  local size=8192 sum
+  {
+    put_bytes 0x55 0xaa $((size / 512)) 0xcb
+    head -c 20 /dev/zero
+    put_bytes 0x20 0 0 0 0 0 0 0
+    printf 'PCIR'
+    put_bytes 0x34 0x12 0xe8 0x11 0 0 24 0 0 0 0xff 0 $((size / 512)) 0 1 0 3 0x80 0 0
+    head -c 8 /dev/zero
+    awk -v t="microvm lab ROM $2 " -v n=$((size - 0x40 - 1)) \
+      'BEGIN { s = t; while (length(s) < n) s = s t; printf "%s", substr(s, 1, n) }'
+  } >"$1"
+  sum=$(od -An -v -tu1 "$1" | awk '{ for (i = 1; i <= NF; i++) s += $i } END { print s % 256 }')
+  put_bytes $(((256 - sum) % 256)) >>"$1"
+  [[ $(stat -c %s "$1") == "${size}" ]] || die "make_rom: $1 is not ${size} bytes"
+}
 
 microvm="" kernel="" guests="" ivshmem="" cmd="" cpus=1 mem=256 timeout="" prepare=0 quiet=1
 scenarios=()
@@ -79,7 +110,7 @@ while (( $# )); do
     --inner-log) quiet=0; shift ;;
     --list) ls "${SELF_DIR}/scenarios" | sed 's/\.sh$//'; exit 0 ;;
     -v) export MICROVM_NESTED_VERBOSE=1; shift ;;
-    -h|--help) sed -n '2,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo pipefail$/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option '$1' (try --help)" ;;
     *) scenarios+=("$1"); shift ;;
   esac
@@ -148,16 +179,30 @@ nvme_img="${work}/nvme.img"
 truncate -s 16M "${nvme_img}"
 # A token the agent writes through the ivshmem BAR (scenario ivshmem).
 shm_token=$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')
+# The large-BAR ivshmem's backing file: sparse, so only the pages the guests
+# write take disk (and QEMU maps it shared, so no RAM either); scenario
+# vfio_large_bar writes its token into the last 4 bytes.
+big_shm="${work}/ivshmem-big.bin"
+truncate -s "${BIG_SHM_SIZE}" "${big_shm}" || die "cannot create ${big_shm}"
+big_token=$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')
+# The expansion ROM of the lab's last edu (scenario vfio_rom), with a token
+# of this run in it so that no other ROM can pass for it.
+rom="${work}/edu-rom.bin"
+make_rom "${rom}" "$(od -An -N8 -tx8 /dev/urandom | tr -d ' \n')"
+rom_sha256=$(sha256sum "${rom}" | cut -d' ' -f1)
 
 binds=()
 for id in "${PASSTHROUGH_IDS[@]}"; do binds+=(--bind "${id}"); done
 timeout="${timeout:-$((60 + 100 * ${#scenarios[@]}))}"
 
-echo "${ME}: starting the lab machine (q35 + intel-iommu, edu, ivshmem, nvme);" \
+echo "${ME}: starting the lab machine (q35 + intel-iommu, edu, ivshmem, nvme, ...);" \
   "scenarios: ${scenarios[*]}" >&2
 log="${work}/lab.log"
 start=$(date +%s.%N)
 status=0
+# no_timer_check: on a loaded host the lab kernel's boot-time check that the
+# IO-APIC timer ticks (through interrupt remapping) once failed under TCG and
+# panicked it ("timer doesn't work through Interrupt-remapped IO-APIC").
 bash "${NESTED_RUN}" \
   --machine q35,kernel-irqchip=split \
   --qemu-arg -device --qemu-arg intel-iommu,intremap=on,caching-mode=on \
@@ -167,13 +212,17 @@ bash "${NESTED_RUN}" \
   --qemu-arg -device --qemu-arg ivshmem-plain,memdev=labshm \
   --qemu-arg -drive --qemu-arg "file=${nvme_img},if=none,id=labnvme,format=raw" \
   --qemu-arg -device --qemu-arg nvme,serial=lab0001,drive=labnvme \
+  --qemu-arg -object \
+  --qemu-arg "memory-backend-file,id=labbig,share=on,mem-path=${big_shm},size=${BIG_SHM_SIZE}" \
+  --qemu-arg -device --qemu-arg ivshmem-plain,memdev=labbig,bus=pcie.0,addr=0x7 \
+  --qemu-arg -device --qemu-arg "edu,bus=pcie.0,addr=0x8,romfile=${rom}" \
   --qemu-arg -device --qemu-arg pcie-pci-bridge,id=labbr1,bus=pcie.0,addr=0x5 \
   --qemu-arg -device --qemu-arg edu,bus=labbr1,addr=0x1 \
   --qemu-arg -device --qemu-arg edu,bus=labbr1,addr=0x2 \
   --qemu-arg -device --qemu-arg pcie-pci-bridge,id=labbr2,bus=pcie.0,addr=0x6 \
   --qemu-arg -device --qemu-arg edu,bus=labbr2,addr=0x1 \
   --qemu-arg -device --qemu-arg pci-serial,bus=labbr2,addr=0x2 \
-  --append "intel_iommu=on iommu=pt" \
+  --append "intel_iommu=on iommu=pt no_timer_check" \
   "${module_args[@]}" \
   --file "/lab/agent.sh=${SELF_DIR}/agent.sh" \
   --dir "/lab/scenarios=${SELF_DIR}/scenarios" \
@@ -183,6 +232,8 @@ bash "${NESTED_RUN}" \
   --file "/lab/inner.cpio.gz=${inner_initrd}" \
   --env "LAB_CMD=${cmd}" --env "LAB_CPUS=${cpus}" --env "LAB_MEM=${mem}" \
   --env "LAB_SHM_TOKEN=${shm_token}" --env "LAB_INNER_QUIET=${quiet}" \
+  --env "LAB_BIG_SHM_SIZE=${BIG_SHM_SIZE}" --env "LAB_BIG_SHM_TOKEN=${big_token}" \
+  --env "LAB_ROM_SHA256=${rom_sha256}" \
   --timeout "${timeout}" \
   -- sh /lab/agent.sh "${binds[@]}" "${scenarios[@]}" | tee "${log}" || status=$?
 elapsed=$(echo "${start} $(date +%s.%N)" | awk '{printf "%.1f", $2 - $1}')
@@ -196,6 +247,20 @@ if grep -qE '^LAB-RESULT (vfio_)?ivshmem PASS' "${log}"; then
   else
     echo "LAB-RESULT ivshmem FAIL host reads ${seen} from ${ivshmem}, expected ${shm_token}" |
       tee -a "${log}"
+  fi
+fi
+
+# The outer host's half of scenario vfio_large_bar: the inner guest wrote
+# its token into the last 4 bytes of the 1 GiB BAR.
+if grep -q '^LAB-RESULT vfio_large_bar PASS' "${log}"; then
+  seen=$(od -An -N4 -j $((BIG_SHM_SIZE - 4)) -tx4 "${big_shm}" | tr -d ' \n')
+  used=$(du -k "${big_shm}" | cut -f1)
+  if [[ ${seen} == "${big_token}" ]]; then
+    echo "LAB-RESULT vfio_large_bar PASS host sees token ${seen} at offset" \
+      "$((BIG_SHM_SIZE - 4)) of the ${BIG_SHM_SIZE}-byte file (${used} KiB on disk)" | tee -a "${log}"
+  else
+    echo "LAB-RESULT vfio_large_bar FAIL host reads ${seen} at offset" \
+      "$((BIG_SHM_SIZE - 4)) of ${big_shm}, expected ${big_token}" | tee -a "${log}"
   fi
 fi
 
