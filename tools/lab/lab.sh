@@ -156,8 +156,8 @@ if [[ -z ${microvm} ]]; then
   # shellcheck disable=SC2206 # startup options are separate words on purpose.
   bazel_cmd=(bazel ${BAZEL_STARTUP_OPTS:-})
   echo "${ME}: building //vmm:microvm_static" >&2
-  (cd "${SELF_DIR}/../.." && "${bazel_cmd[@]}" build //vmm:microvm_static //tests/guests:guests) >&2 ||
-    die "bazel build //vmm:microvm_static //tests/guests:guests failed"
+  (cd "${SELF_DIR}/../.." && "${bazel_cmd[@]}" build //vmm:microvm_static //tests/guests:guests //bench:dma_bare) >&2 ||
+    die "bazel build //vmm:microvm_static //tests/guests:guests //bench:dma_bare failed"
   microvm="$(cd "${SELF_DIR}/../.." && "${bazel_cmd[@]}" info bazel-bin 2>/dev/null)/vmm/microvm_static"
 fi
 [[ -x ${microvm} ]] || die "no microvm binary at ${microvm}"
@@ -166,6 +166,9 @@ fi
 [[ -n ${guests} ]] || guests="$(dirname "${microvm}")/../tests/guests"
 guest_args=()
 [[ -d ${guests} ]] && guest_args=(--dir "/lab/guests=${guests}")
+# The DMA benchmark's bare baseline (scenario bench_dma), likewise.
+dma_bare="$(dirname "${microvm}")/../bench/dma_bare"
+[[ -x ${dma_bare} ]] && guest_args+=(--file "/lab/dma_bare=${dma_bare}")
 
 # ivshmem's backing file: the outer host's view of the shared BAR.
 if [[ -z ${ivshmem} ]]; then
