@@ -1,12 +1,15 @@
 # Scenario bench_dma (a benchmark, not a proof): how long mapping guest RAM
 # for a passed-through device takes in microvm, against the bare
-# VFIO_IOMMU_MAP_DMA of the same amount of fresh memory (bench/dma_bare.cc),
-# with 4 KiB pages and with 2 MiB huge pages. For each size in LAB_DMA_MIB
-# (default "64 256") and page size, three microvm runs (a tiny guest with the
-# edu passed through; microvm prints "mapped N MiB of guest RAM for DMA in
-# T") and three bare runs; medians, and one line each:
+# VFIO_IOMMU_MAP_DMA of the same amount of fresh memory (bench/dma_bare.cc).
+# Without --hugepages microvm advises transparent huge pages, so its
+# baseline is the bare map of THP-advised memory; the bare map of plain
+# 4 KiB memory is shown beside it. With --hugepages both use 2 MiB hugetlb
+# pages. For each size in LAB_DMA_MIB (default "64 256") and page kind, three
+# microvm runs (a tiny guest with the edu passed through; microvm prints
+# "mapped N MiB of guest RAM for DMA in T") and three bare runs; medians,
+# and one line each:
 #   LAB-BENCH dma mib=<N> hugepages=<0|1> microvm_ms=<ms> bare_ms=<ms>
-#     ratio=<microvm/bare> microvm_ms_per_gib=<ms>
+#     ratio=<microvm/bare> microvm_ms_per_gib=<ms> [bare_4k_ms=<ms>]
 # The lab's IOMMU is QEMU's emulated intel-iommu (caching mode: every map is
 # a trapped invalidation), so the absolute numbers are the lab's, not
 # hardware's; the ratio is what carries over.
@@ -24,6 +27,17 @@ duration_ms() {
 }
 
 median3() { sort -n | sed -n 2p; }
+
+# bare_ms FLAG: three bare maps of ${mib} MiB with FLAG (--thp, --hugepages
+# or none); sets BARE_MS to their median, or adds to ${failed}.
+bare_ms() {
+  # shellcheck disable=SC2086 # FLAG may be empty.
+  if ! "${bare}" --group "${group}" --mib "${mib}" $1 --runs 3 >"${WORK}/bare.log" 2>&1; then
+    failed="${failed} dma_bare ${mib} MiB $1: $(head -c 120 "${WORK}/bare.log");"
+    return 1
+  fi
+  BARE_MS=$(sed -n 's/.*map_ms=\([0-9.]*\).*/\1/p' "${WORK}/bare.log" | median3)
+}
 
 run_scenario() {
   guest=${LAB_GUESTS:-/lab/guests}/hello.elf bare=/lab/dma_bare
@@ -59,15 +73,19 @@ run_scenario() {
         fi
         duration_ms "${t}" >>"${WORK}/vmm.ms"
       done
-      if ! "${bare}" --group "${group}" --mib "${mib}" ${flag} --runs 3 >"${WORK}/bare.log" 2>&1; then
-        failed="${failed} dma_bare ${mib} MiB ${flag}: $(head -c 120 "${WORK}/bare.log");"
-        continue
+      # The baseline: the same kind of memory as microvm's (THP advised, or
+      # hugetlb); without huge pages also plain 4 KiB memory.
+      base_flag=${flag:---thp} extra=""
+      if ! bare_ms "${base_flag}"; then continue; fi
+      b=${BARE_MS}
+      if [ "${huge}" = 0 ]; then
+        bare_ms "" || continue
+        extra=" bare_4k_ms=${BARE_MS}"
       fi
-      sed -n 's/.*map_ms=\([0-9.]*\).*/\1/p' "${WORK}/bare.log" >"${WORK}/bare.ms"
-      vmm=$(median3 <"${WORK}/vmm.ms") b=$(median3 <"${WORK}/bare.ms")
+      vmm=$(median3 <"${WORK}/vmm.ms")
       echo "LAB-BENCH dma mib=${mib} hugepages=${huge} microvm_ms=${vmm} bare_ms=${b}" \
         "ratio=$(awk -v a="${vmm}" -v b="${b}" 'BEGIN { printf "%.3f", (b > 0) ? a / b : 0 }')" \
-        "microvm_ms_per_gib=$(awk -v a="${vmm}" -v m="${mib}" 'BEGIN { printf "%.1f", a * 1024 / m }')"
+        "microvm_ms_per_gib=$(awk -v a="${vmm}" -v m="${mib}" 'BEGIN { printf "%.1f", a * 1024 / m }')${extra}"
       lines=$((lines + 1))
     done
     echo 0 >/proc/sys/vm/nr_hugepages
