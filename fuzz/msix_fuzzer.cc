@@ -3,6 +3,7 @@
 // space (Enable, Function Mask), and device-side Fire(). The action stream
 // is replayed into a model of which vectors deliver, which must agree with
 // the table's own state after every step.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -149,8 +150,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       case 1: {  // table write
         const uint64_t offset = Offset(in, table.table_bytes());
-        const uint64_t value = in.U64();
-        std::memcpy(buf.data(), &value, std::min(buf.size(), sizeof(value)));
+        for (uint8_t& b : buf) b = in.U8();
         model.Apply(table.WriteTable(offset, buf));
         break;
       }
@@ -164,8 +164,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       case 3: {  // config space write, anywhere near the capability
         const uint32_t offset = cap->offset() + in.U8() % 16 - 2;
-        const uint64_t value = in.U64();
-        std::memcpy(buf.data(), &value, std::min(buf.size(), sizeof(value)));
+        for (uint8_t& b : buf) b = in.U8();
         config.Write(offset, buf);
         // Table Size and the BIR/offsets are read-only.
         FUZZ_CHECK((config.Get16(cap->offset() + 2) & 0x7ff) ==

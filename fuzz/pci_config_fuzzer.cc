@@ -59,7 +59,7 @@ class Harness {
  public:
   explicit Harness(fuzz::FuzzInput& in) : in_(in) {}
 
-  bool Setup() {
+  void Setup() {
     absl::StatusOr<std::unique_ptr<PciRoot>> root = PciRoot::Create(
         pio_, mmio_, interrupts_, PciRoot::Options{.ecam_buses = kEcamBuses});
     FUZZ_CHECK(root.ok());
@@ -74,7 +74,6 @@ class Harness {
     }
     // Half the inputs start from firmware-assigned BARs with decode on.
     if (in_.U8() & 1) FUZZ_CHECK(root_->AssignBars(BarWindows()).ok());
-    return true;
   }
 
   void Step() {

@@ -25,7 +25,7 @@ readonly PACKAGES=(
   bazel-bootstrap g++ pkg-config
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev linux-libc-dev
   qemu-system-x86 busybox-static cpio xz-utils
-  clang llvm acpica-tools gnuplot-nox
+  clang libclang-rt-14-dev llvm acpica-tools gnuplot-nox
 )
 
 log() { echo "setup.sh: $*"; }
