@@ -2,27 +2,16 @@
 // with PCI test devices (devices/pci_test_device.h) on the VM's root complex
 // and checks the guest's verdict ("PASS <name>", no "FAIL") and what the
 // devices saw from the host side.
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <cstdio>
-#include <condition_variable>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "devices/pci_test_device.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pci/pci_device.h"
-#include "tests/vm/run_bounded.h"
+#include "tests/pci/guest_run.h"
 #include "vmm/vm.h"
 
 namespace microvm {
@@ -30,83 +19,17 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
+using testing::GuestRun;
 
 constexpr int kRunTimeoutSeconds = 90;
 
-struct GuestRun {
-  absl::StatusOr<VmExit> exit = absl::UnknownError("not run");
-  std::string output;  // serial console, LF line ends
-  bool timed_out = false;
-};
-
-// Boots tests/guests/<guest>.elf with `devices` test devices in slots 1..n
-// and runs it to the end. `inspect` sees the devices after the run, while
-// the VM (whose interrupt controller their host vectors use) still exists.
-GuestRun RunPciGuest(
-    const std::string& guest, int devices,
-    const std::function<void(const std::vector<std::shared_ptr<PciTestDevice>>&)>&
-        inspect = nullptr) {
-  GuestRun result;
-  auto made = std::make_shared<std::vector<std::shared_ptr<PciTestDevice>>>();
-  // The console goes to a temporary file: simpler than a pipe and a
-  // reader thread, and the guests print little.
-  char path[] = "/tmp/pci_test_console.XXXXXX";
-  const int out_fd = mkstemp(path);
-  EXPECT_GE(out_fd, 0);
-  unlink(path);
-
-  VmConfig config;
-  config.kernel_path = "tests/guests/" + guest + ".elf";
-  config.mem_bytes = 64ull << 20;
-  config.cpus = 1;
-  config.console_out_fd = out_fd;
-  config.console_in_fd = -1;
-  for (int i = 0; i < devices; ++i) {
-    config.pci_devices.push_back(
-        [made](InterruptController& irqs)
-            -> absl::StatusOr<std::shared_ptr<pci::PciDevice>> {
-          absl::StatusOr<std::shared_ptr<PciTestDevice>> device =
-              PciTestDevice::Create(irqs);
-          if (!device.ok()) return device.status();
-          made->push_back(*device);
-          return std::shared_ptr<pci::PciDevice>(*device);
-        });
-  }
-  absl::StatusOr<std::unique_ptr<Vm>> vm = Vm::Create(config);
-  if (!vm.ok()) {
-    result.exit = vm.status();
-  } else {
-    result.exit = testing::RunBounded(
-        **vm, std::chrono::seconds(kRunTimeoutSeconds), &result.timed_out);
-    if (inspect) inspect(*made);
-    made->clear();
-    vm->reset();
-  }
-  if (out_fd >= 0) {
-    std::string text;
-    char buf[4096];
-    ssize_t n;
-    lseek(out_fd, 0, SEEK_SET);
-    while ((n = read(out_fd, buf, sizeof(buf))) > 0) text.append(buf, n);
-    close(out_fd);
-    result.output = absl::StrReplaceAll(text, {{"\r", ""}});
-  }
-  // Into the test log, for the informational lines (wait statistics,
-  // IOAPIC polarity) of runs that pass.
-  std::printf("---- %s console ----\n%s----\n", guest.c_str(),
-              result.output.c_str());
-  return result;
+GuestRun RunPciGuest(const std::string& guest, int devices,
+                     const testing::InspectDevices& inspect = nullptr) {
+  return testing::RunPciGuest(guest, devices, kRunTimeoutSeconds, inspect);
 }
 
 void ExpectPass(const GuestRun& run, const std::string& name) {
-  EXPECT_FALSE(run.timed_out) << name << " did not finish within "
-                              << kRunTimeoutSeconds << " s\nconsole:\n"
-                              << run.output;
-  ASSERT_TRUE(run.exit.ok()) << run.exit.status() << "\nconsole:\n"
-                             << run.output;
-  EXPECT_EQ(*run.exit, VmExit::kPowerOff) << "console:\n" << run.output;
-  EXPECT_THAT(run.output, HasSubstr("PASS " + name + "\n")) << run.output;
-  EXPECT_THAT(run.output, Not(HasSubstr("FAIL"))) << run.output;
+  testing::ExpectPass(run, name, kRunTimeoutSeconds);
 }
 
 TEST(PciTest, EnumeratesThroughCf8AndEcam) {
