@@ -223,7 +223,6 @@ mkfifo "${monitor}.in" "${monitor}.out"
 cat "${monitor}.out" >"${work}/monitor.log" &
 monitor_reader=$!
 start=$(date +%s.%N)
-# nokaslr: the kernel's addresses in a stall report match System.map.
 qemu-system-x86_64 \
   -M "${machine}" -accel tcg -cpu EPYC,+svm -smp "${cpus}" -m "${mem}" \
   -nodefaults -display none -no-reboot -no-user-config \
@@ -255,9 +254,9 @@ thread_ticks() {
 }
 
 # What a stalled machine was doing: QEMU's threads (which of them burn CPU)
-# and each vCPU's registers. The kernel runs with nokaslr, so a RIP can be
-# named from the kallsyms of any run:
-#   nested_run.sh -- cat /proc/kallsyms | sort >kallsyms
+# and each vCPU's registers. To name the RIPs, reproduce with --append
+# nokaslr and take the symbols of another nokaslr run:
+#   nested_run.sh --append nokaslr -- cat /proc/kallsyms | sort >kallsyms
 record_stall() {
   echo "QEMU threads, then again 2 s later (ticks = user+system CPU time):"
   thread_ticks; sleep 2; thread_ticks
