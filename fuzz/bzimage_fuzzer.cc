@@ -8,25 +8,13 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "fuzz/fuzz_input.h"
+#include "fuzz/guest_ram.h"
 #include "memory/guest_memory.h"
 #include "memory/layout.h"
 #include "vmm/boot/bzimage.h"
 
 namespace microvm::boot {
 namespace {
-
-// Small enough for a fast fuzzer, big enough for a relocatable kernel with
-// a few MiB of init_size above kKernelAddr. Made once: mapping RAM per input
-// would dominate the run time.
-const GuestMemory& Memory() {
-  static const GuestMemory* mem = [] {
-    absl::StatusOr<GuestMemory> m = GuestMemory::Create(64 * layout::kMiB,
-                                                        /*hugepages=*/false);
-    FUZZ_CHECK(m.ok());
-    return new GuestMemory(std::move(*m));
-  }();
-  return *mem;
-}
 
 void CheckPlacement(const BzImageHeader& bz, uint64_t low_ram_end) {
   absl::StatusOr<BzImagePlacement> p = PlaceBzImage(bz, low_ram_end);
@@ -60,7 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
 
-  const GuestMemory& mem = Memory();
+  const GuestMemory& mem = fuzz::SharedGuestRam();
   boot_params zero_page{};
   absl::StatusOr<KernelImage> k = LoadBzImage(mem, image, zero_page);
   FUZZ_CHECK(bz.ok() || !k.ok());

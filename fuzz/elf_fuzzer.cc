@@ -7,35 +7,17 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "fuzz/fuzz_input.h"
+#include "fuzz/guest_ram.h"
 #include "memory/guest_memory.h"
 #include "memory/layout.h"
 #include "vmm/boot/elf.h"
-
-namespace microvm::boot {
-namespace {
-
-// Made once: mapping RAM per input would dominate the run time. 64 MiB
-// covers the usual 1-16 MiB load addresses; segments above it are the
-// "outside guest RAM" error path.
-const GuestMemory& Memory() {
-  static const GuestMemory* mem = [] {
-    absl::StatusOr<GuestMemory> m = GuestMemory::Create(64 * layout::kMiB,
-                                                        /*hugepages=*/false);
-    FUZZ_CHECK(m.ok());
-    return new GuestMemory(std::move(*m));
-  }();
-  return *mem;
-}
-
-}  // namespace
-}  // namespace microvm::boot
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace microvm;
   using namespace microvm::boot;
   const absl::Span<const uint8_t> image(data, size);
 
-  const GuestMemory& mem = Memory();
+  const GuestMemory& mem = fuzz::SharedGuestRam();
   boot_params zero_page{};
   absl::StatusOr<KernelImage> k = LoadElf(mem, image, zero_page);
   FUZZ_CHECK(IsElf(image) || !k.ok());
