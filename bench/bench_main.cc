@@ -13,13 +13,18 @@ ABSL_FLAG(uint32_t, samples, 2000,
           "Samples (guest-timed round trips) per latency benchmark");
 ABSL_FLAG(uint32_t, startup_runs, 20, "VM starts per start-up benchmark");
 ABSL_FLAG(std::string, guest_dir, "bench/guests",
-          "Directory holding bench.elf and startup.elf");
+          "Directory holding the benchmark guests (bench.elf, startup.elf, ...)");
 ABSL_FLAG(std::string, microvm, "vmm/microvm", "The microvm binary");
 ABSL_FLAG(std::string, microvm_static, "vmm/microvm_static",
           "The fully static microvm binary");
 ABSL_FLAG(bool, irq_spin, true,
           "Also run Irq/*/spin (the guest spins with interrupts on instead of "
           "halting)");
+
+ABSL_FLAG(std::string, vfio, "",
+          "Host PCI function for the Passthrough benchmarks: QEMU's edu "
+          "device bound to vfio-pci, e.g. 0000:00:03.0 (the lab machine); "
+          "empty: they are not run");
 
 int main(int argc, char** argv) {
   // A crash prints where it happened.
@@ -35,10 +40,12 @@ int main(int argc, char** argv) {
   o.microvm = absl::GetFlag(FLAGS_microvm);
   o.microvm_static = absl::GetFlag(FLAGS_microvm_static);
   o.irq_spin = absl::GetFlag(FLAGS_irq_spin);
+  o.vfio = absl::GetFlag(FLAGS_vfio);
   microvm::bench::RegisterExitBenchmarks(o);
   microvm::bench::RegisterIrqBenchmarks(o);
   microvm::bench::RegisterStartupBenchmarks(o);
   microvm::bench::RegisterMemoryBenchmarks(o);
+  microvm::bench::RegisterPassthroughBenchmarks(o);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -11,9 +11,8 @@ void RegisterExitBenchmarks(const Options& options);
 void RegisterIrqBenchmarks(const Options& options);
 void RegisterStartupBenchmarks(const Options& options);
 void RegisterMemoryBenchmarks(const Options& options);
-// Device passthrough (vfio-pci) latencies belong here once devices/vfio
-// exists: MMIO to a passed-through BAR, interrupt from the device to the
-// guest handler (VFIO irqfd), both against the emulated paths above.
+// Only with options.vfio (the lab: tools/lab/scenarios/bench_passthrough.sh).
+void RegisterPassthroughBenchmarks(const Options& options);
 
 }  // namespace microvm::bench
 

@@ -1,35 +1,47 @@
-#!/bin/bash
 # Turns Google Benchmark JSON from //bench:latency into OUT_DIR/report.md
 # (a table: median, p99, ratio of the medians to the baseline each benchmark
 # names in its label) and plots OUT_DIR/latency.png and OUT_DIR/startup.png
 # (gnuplot). With --benchmark_repetitions, the "median" aggregates are used:
 # every number is the median over repetitions of that statistic.
 #
-# Usage: bench/report.sh RESULTS.json OUT_DIR [WHERE]
+# Usage: bench/report.sh RESULTS.json OUT_DIR [WHERE [EXTRA]...]
 #   WHERE: a line saying where the benchmarks ran, for the report.
+#   EXTRA: more benchmark JSON (*.json: the lab's Passthrough benchmarks,
+#   which join the table and get their own one with exits and wake-ups) or a
+#   lab log (anything else: its "LAB-BENCH <kind> key=value..." lines become
+#   one table per kind).
 set -euo pipefail
 
 die() { echo "report.sh: error: $*" >&2; exit 1; }
-(( $# >= 2 )) || die "usage: report.sh RESULTS.json OUT_DIR [WHERE]"
+(( $# >= 2 )) || die "usage: report.sh RESULTS.json OUT_DIR [WHERE [EXTRA]...]"
 json="$1" out="$2" where="${3:-}"
+shift $(( $# >= 3 ? 3 : 2 ))
+jsons=("${json}") labs=()
+for extra in "$@"; do
+  [[ -s ${extra} ]] || die "${extra} is missing or empty"
+  if [[ ${extra} == *.json ]]; then jsons+=("${extra}"); else labs+=("${extra}"); fi
+done
 [[ -s ${json} ]] || die "${json} is missing or empty"
 command -v gnuplot >/dev/null || die "gnuplot not found; run tools/setup.sh (gnuplot-nox)"
 mkdir -p "${out}"
 
+# Every run and aggregate as tab-separated key=value fields (json_runs.awk);
+# each awk program below starts with ${fields}, which puts a line's fields
+# into e[].
+runs="${out}/runs.tsv"
+awk -f "$(dirname "${BASH_SOURCE[0]}")/json_runs.awk" "${jsons[@]}" > "${runs}"
+fields='{ delete e; for (i = 1; i <= NF; i++) { k = $i; sub(/=.*/, "", k); v = $i; sub(/^[^=]*=/, "", v); e[k] = v } }'
+
 # One line per benchmark, in registration order (random interleaving
 # shuffles the JSON):
 #   name p50 p99 max samples lost outliers timer_wakeups rescued baseline
-# The JSON writer puts one "key": value per line, which is all this needs.
 table="${out}/results.tsv"
-awk '
-  function field(line) { sub(/^[^:]*: */, "", line); sub(/,$/, "", line); gsub(/"/, "", line); return line }
-  /^    \{/ { delete e; next }
-  /^      "[a-z_0-9]+": / { key = $1; gsub(/[":]/, "", key); e[key] = field($0); next }
-  /^    \}/ {
+awk -F'\t' "${fields}"'
+  {
     if (e["run_type"] == "aggregate" && e["aggregate_name"] != "median") next
-    name = e["run_name"]; sub(/\/iterations:.*$/, "", name)
+    name = e["name"]
     if (name ~ /^Memory\//) next
-    if (!(name in seen)) { seen[name] = 1; order[++n] = name; family[name] = e["family_index"] }
+    if (!(name in seen)) { seen[name] = 1; order[++n] = name; family[name] = 1000 * e["file"] + e["family_index"] }
     if (e["run_type"] == "aggregate" || !(name in median)) {
       median[name] = e["p50_us"]; p99[name] = e["p99_us"]; max[name] = e["max_us"]
       samples[name] = e["samples"]; lost[name] = e["lost"]; outl[name] = e["outliers"]
@@ -46,25 +58,40 @@ awk '
         samples[k], lost[k], outl[k], wake[k], resc[k], (k in base) ? base[k] : "-"
     }
   }
-' "${json}" | sort -n -k1,1 | cut -f2- > "${table}"
+' "${runs}" | sort -n -k1,1 | cut -f2- > "${table}"
 [[ -s ${table} ]] || die "no benchmarks found in ${json}"
 
 # Memory benchmarks (memory_bench.cc): counters, not times.
 #   name rss_kib guest_rss_kib overhead_kib floor_kib ratio_to_floor
 memory="${out}/memory.tsv"
-awk '
-  function field(line) { sub(/^[^:]*: */, "", line); sub(/,$/, "", line); gsub(/"/, "", line); return line }
-  /^    \{/ { delete e; next }
-  /^      "[a-z_0-9]+": / { key = $1; gsub(/[":]/, "", key); e[key] = field($0); next }
-  /^    \}/ {
-    name = e["run_name"]; sub(/\/iterations:.*$/, "", name)
+awk -F'\t' "${fields}"'
+  {
+    name = e["name"]
     if (name !~ /^Memory\// || e["run_type"] == "aggregate" || (name in seen)) next
     seen[name] = 1
     if (e["error_occurred"] == "true") { printf "%s\tERROR\t%s\n", name, e["error_message"]; next }
     printf "%s\t%d\t%d\t%d\t%d\t%s\n", name, e["rss_kib"], e["guest_rss_kib"], e["overhead_kib"],
       e["floor_kib"], e["ratio_to_floor"]
   }
-' "${json}" > "${memory}"
+' "${runs}" > "${memory}"
+
+# Passthrough benchmarks (passthrough_bench.cc, in the lab): their exit and
+# wake-up counters (medians over repetitions).
+#   name exits_per_access bar_exits bar_accesses vmm_wakeups vmm_wakeups_per_10k
+passthrough="${out}/passthrough.tsv"
+awk -F'\t' "${fields}"'
+  {
+    name = e["name"]
+    if (name !~ /^Passthrough\// || e["error_occurred"] == "true") next
+    if (e["run_type"] == "aggregate" && e["aggregate_name"] != "median") next
+    if (!(name in seen)) { seen[name] = 1; order[++n] = name }
+    if (e["run_type"] == "aggregate" || !(name in epa)) {
+      epa[name] = e["exits_per_access"]; ex[name] = e["bar_exits"]; acc[name] = e["bar_accesses"]
+      wk[name] = e["vmm_wakeups"]; wk10[name] = e["vmm_wakeups_per_10k"]
+    }
+  }
+  END { for (i = 1; i <= n; i++) { k = order[i]; printf "%s\t%g\t%d\t%d\t%g\t%g\n", k, epa[k], ex[k], acc[k], wk[k], wk10[k] } }
+' "${runs}" > "${passthrough}"
 
 report="${out}/report.md"
 {
@@ -79,14 +106,15 @@ report="${out}/report.md"
   echo "| benchmark | median us | p99 us | max us | ratio | baseline | samples | lost | outliers | rescued |"
   echo "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |"
   awk -F'\t' '
+    function us(v) { return sprintf(v < 10 ? "%.3f" : "%.1f", v) }
     { row[NR] = $0; if ($2 != "ERROR") med[$1] = $2 }
     END {
       for (i = 1; i <= NR; i++) {
         split(row[i], f, "\t")
         if (f[2] == "ERROR") { printf "| %s | failed: %s | | | | | | | | |\n", f[1], f[3]; continue }
         ratio = (f[10] in med && med[f[10]] > 0) ? sprintf("%.3fx", f[2] / med[f[10]]) : "-"
-        printf "| %s | %.1f | %.1f | %.1f | %s | %s | %d | %d | %d | %d |\n",
-          f[1], f[2], f[3], f[4], ratio, f[10], f[5], f[6], f[7], f[9]
+        printf "| %s | %s | %s | %s | %s | %s | %d | %d | %d | %d |\n",
+          f[1], us(f[2]), us(f[3]), us(f[4]), ratio, f[10], f[5], f[6], f[7], f[9]
       }
     }' "${table}"
   if [[ -s ${memory} ]]; then
@@ -104,6 +132,45 @@ report="${out}/report.md"
       $2 == "ERROR" { printf "| %s | failed: %s | | | | |\n", $1, $3; next }
       $1 == "Memory/process_floor" { printf "| %s | - | %d | - | - | - |\n", $1, $2; next }
       { printf "| %s | %d | %d | %d | %d | %.2fx |\n", $1, $4, $2, $3, $5, $6 }' "${memory}"
+  fi
+  if [[ -s ${passthrough} ]]; then
+    echo
+    echo "## Device passthrough (the lab: edu behind QEMU's emulated IOMMU)"
+    echo
+    echo "Exits: BAR0 accesses microvm trapped over the run / the guest's own"
+    echo "count of its BAR0 accesses (the memslot paths must show 0). Wake-ups:"
+    echo "context switches of microvm's non-vCPU threads while the interrupts"
+    echo "ran, beyond an idle phase of the same run (goal on the irqfd paths: 0)."
+    echo "Latencies: Passthrough/* in the table above."
+    echo
+    echo "| benchmark | exits per access | BAR0 exits | BAR0 accesses | VMM wake-ups | per 10k samples |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+    awk -F'\t' '{ printf "| %s | %.3f | %d | %d | %d | %.1f |\n", $1, $2, $3, $4, $5, $6 }' "${passthrough}"
+  fi
+  if (( ${#labs[@]} )); then
+    echo
+    echo "## In the lab (tools/lab: scenarios bench_* and boot)"
+    # One table per LAB-BENCH kind, its columns the keys of its first line
+    # (not "passthrough": those lines repeat the JSON's numbers above).
+    awk '
+      $1 == "LAB-BENCH" && $2 != "passthrough" {
+        kind = $2
+        if (!(kind in cols)) {
+          kinds[++nk] = kind; h = "|"
+          for (i = 3; i <= NF; i++) { split($i, kv, "="); h = h " " kv[1] " |" }
+          cols[kind] = NF - 2; head[kind] = h
+        }
+        r = "|"
+        for (i = 3; i <= NF; i++) { v = $i; sub(/^[^=]*=/, "", v); r = r " " v " |" }
+        rows[kind] = rows[kind] r "\n"
+      }
+      END {
+        for (k = 1; k <= nk; k++) {
+          kind = kinds[k]; sep = "|"
+          for (i = 0; i < cols[kind]; i++) sep = sep " --- |"
+          printf "\n### %s\n\n%s\n%s\n%s", kind, head[kind], sep, rows[kind]
+        }
+      }' "${labs[@]}"
   fi
   echo
   echo "![latency](latency.png)"

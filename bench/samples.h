@@ -25,6 +25,9 @@ struct Options {
   std::string microvm = "vmm/microvm";
   std::string microvm_static = "vmm/microvm_static";
   bool irq_spin = true;  // also Irq/*/spin (see irq_bench.cc)
+  // A host PCI function (edu, bound to vfio-pci) for Passthrough/*; empty:
+  // those are not registered (passthrough_bench.cc).
+  std::string vfio;
 };
 
 // Registers a benchmark that runs `count` iterations with manual time, in us.

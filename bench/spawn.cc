@@ -15,16 +15,22 @@ namespace microvm::bench {
 
 absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, int out_fd,
                             bool keep_stderr) {
+  return SpawnWithStdio(argv, -1, out_fd, keep_stderr ? STDERR_FILENO : -1);
+}
+
+absl::StatusOr<pid_t> SpawnWithStdio(const std::vector<std::string>& argv,
+                                     int in_fd, int out_fd, int err_fd) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  if (out_fd >= 0) {
-    posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
-  } else {
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  }
-  if (!keep_stderr) {
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  const int fds[3] = {in_fd, out_fd, err_fd};
+  for (int target = 0; target < 3; ++target) {
+    if (fds[target] == target) continue;  // inherited as it is
+    if (fds[target] >= 0) {
+      posix_spawn_file_actions_adddup2(&actions, fds[target], target);
+    } else {
+      posix_spawn_file_actions_addopen(&actions, target, "/dev/null",
+                                       target == 0 ? O_RDONLY : O_WRONLY, 0);
+    }
   }
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));

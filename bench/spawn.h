@@ -17,6 +17,11 @@ namespace microvm::bench {
 absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, int out_fd,
                             bool keep_stderr);
 
+// The same with every stdio fd chosen: stdin from `in_fd`, stdout and stderr
+// to `out_fd` and `err_fd` (-1: /dev/null).
+absl::StatusOr<pid_t> SpawnWithStdio(const std::vector<std::string>& argv,
+                                     int in_fd, int out_fd, int err_fd);
+
 // Waits for `pid`: its exit status, or 128 + the signal that killed it.
 absl::StatusOr<int> WaitExit(pid_t pid);
 

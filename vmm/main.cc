@@ -32,6 +32,10 @@ ABSL_FLAG(bool, pci_test_device, false,
 ABSL_FLAG(std::string, vfio_intx, "irqfd",
           "INTx path of passed-through devices: irqfd (KVM irqfd with "
           "resample, the VMM stays out) or userspace (through the VMM)");
+ABSL_FLAG(bool, vfio_mmap, true,
+          "Map the BARs of passed-through devices into the guest; false traps "
+          "every BAR access through microvm (slow: for comparison and "
+          "debugging, like QEMU's x-no-mmap)");
 ABSL_FLAG(std::string, kvm_device, "/dev/kvm", "KVM device node");
 ABSL_FLAG(bool, boot_timer, false,
           "Report on stderr when the vCPUs start and when the guest writes a "
@@ -101,6 +105,7 @@ int main(int argc, char** argv) {
         "--vfio_intx=", intx, ": use irqfd (KVM resample) or userspace")));
   }
   config->vm.vfio_intx_userspace = intx == "userspace";
+  config->vm.vfio_mmap = absl::GetFlag(FLAGS_vfio_mmap);
 
   config->vm.handle_signals = true;
   config->vm.kvm_device = absl::GetFlag(FLAGS_kvm_device);

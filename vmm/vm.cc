@@ -158,6 +158,7 @@ absl::Status VmImpl::SetUpPci(const VmConfig& config,
     if (config.vfio_intx_userspace) {
       context.intx_mode = vfio_pci::IntxMode::kUserspace;
     }
+    context.mmap_bars = config.vfio_mmap;
     MVM_ASSIGN_OR_RETURN(passthrough_,
                          Passthrough::Create(config.vfio_devices, mem_, *pci_,
                                              context));

@@ -48,6 +48,9 @@ struct VmConfig {
   // INTx of passed-through devices through the VMM instead of KVM's
   // irqfd + resample (the fallback path, selectable for testing).
   bool vfio_intx_userspace = false;
+  // False: BARs of passed-through devices are not mapped into the guest;
+  // every access traps (for comparison and debugging).
+  bool vfio_mmap = true;
   // The KVM device node (tests point it elsewhere).
   std::string kvm_device = "/dev/kvm";
   // Stop cleanly on SIGINT/SIGTERM (the caller must have blocked them).

@@ -201,6 +201,7 @@ absl::Status Device::SetUp() {
 }
 
 absl::Status Device::MmapBars() {
+  if (!context_.mmap_bars) return absl::OkStatus();
   const vfio::DeviceInfo& info = device_->info();
   const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   for (int i = 0; i < pci::kNumBars; ++i) {

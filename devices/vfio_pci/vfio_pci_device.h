@@ -44,6 +44,9 @@ struct Context {
   // Userspace INTx: BAR mmaps come back after this long without an INTx
   // (QEMU's x-intx-mmap-timeout-ms, same default).
   int intx_mmap_timeout_ms = 1100;
+  // False: no BAR is mmapped, every access traps and goes through the VMM
+  // (QEMU's x-no-mmap): slow, for comparison and debugging.
+  bool mmap_bars = true;
 };
 
 // What the VMM may do with a vfio-pci device beyond PciDevice. The object

@@ -72,10 +72,10 @@ std::unique_ptr<FakeBackend> MakeBackend() {
 
 class VfioPciDeviceTest : public ::testing::Test {
  protected:
-  void Make(IntxMode mode = IntxMode::kIrqfdResample) {
+  void Make(IntxMode mode = IntxMode::kIrqfdResample, bool mmap_bars = true) {
     auto backend = MakeBackend();
     fake_ = backend.get();
-    Context context{irqs_, mapper_, loop_, mode, 1100};
+    Context context{irqs_, mapper_, loop_, mode, 1100, mmap_bars};
     auto device = MakeVfioPciDevice(std::move(backend), context);
     ASSERT_TRUE(device.ok()) << device.status();
     device_ = std::dynamic_pointer_cast<VfioPciDevice>(*device);
@@ -242,6 +242,17 @@ TEST_F(VfioPciDeviceTest, Bar0IsMappedAroundTheMsixPages) {
       device_->UnmapBar(pci::BarRegion{0, false, kBar0, 0x4000}, mmio_).ok());
   EXPECT_THAT(mapper_.live, IsEmpty());
   EXPECT_EQ(mmio_.size(), 0u);
+}
+
+TEST_F(VfioPciDeviceTest, WithoutMmapEveryBarAccessTraps) {
+  Make(IntxMode::kIrqfdResample, /*mmap_bars=*/false);
+  EXPECT_THAT(fake_->maps, IsEmpty());
+  MapBar0();
+  EXPECT_THAT(mapper_.live, IsEmpty());
+  fake_->calls.clear();
+  BarWrite32(0x10, 0x1234);
+  BarRead32(0x10);
+  EXPECT_THAT(fake_->calls, ElementsAre("write 0 0x10 4", "read 0 0x10 4"));
 }
 
 TEST_F(VfioPciDeviceTest, UserspaceIntxTrapsUntilTheGuestTouchesABar) {

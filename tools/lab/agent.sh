@@ -68,6 +68,13 @@ pci_driver() {
   if [ -e "$1/driver" ]; then basename "$(readlink "$1/driver")"; else echo -; fi
 }
 
+# The first device with vendor:device $1 (its sysfs name), or nothing.
+pci_first() {
+  for d in /sys/bus/pci/devices/*; do
+    [ "$(pci_id "${d}")" = "$1" ] && { echo "${d##*/}"; return; }
+  done
+}
+
 list_pci() {
   for d in /sys/bus/pci/devices/*; do
     id=$(pci_id "${d}")

@@ -40,9 +40,14 @@
 #   --inner-log        show the inner kernel's whole boot log (default: its
 #                      command line has "quiet"; the log costs ~20 s here)
 #   --timeout SECONDS  bound on the whole lab run (default 60 + 100 per scenario)
+#   --fetch GUEST=HOST after the run, copy file GUEST of the lab machine to
+#                      HOST (repeatable; e.g. /lab/out/passthrough.json of
+#                      scenario bench_passthrough)
 #   --list             list the scenarios
 #   --prepare          only build and cache the initramfs images
 #   -v                 also show the lab machine's kernel console (stderr)
+# Environment: LAB_BENCH_SAMPLES, LAB_BENCH_REPETITIONS (scenario
+# bench_passthrough), BAZEL_STARTUP_OPTS (the build without --microvm).
 # Exit status: 0 when every scenario passed; 1 when one failed or reported
 # nothing; the nested machine's status (124 timeout, 125 set-up) otherwise.
 # Nothing is left behind: QEMU is killed, temporary files removed; the
@@ -94,7 +99,7 @@ make_rom() {
 }
 
 microvm="" kernel="" guests="" ivshmem="" cmd="" cpus=1 mem=256 timeout="" prepare=0 quiet=1
-scenarios=()
+scenarios=() fetch_args=()
 while (( $# )); do
   case "$1" in
     --microvm) microvm="$2"; shift 2 ;;
@@ -106,6 +111,7 @@ while (( $# )); do
     --cpus) cpus="$2"; shift 2 ;;
     --mem) mem="$2"; shift 2 ;;
     --timeout) timeout="$2"; shift 2 ;;
+    --fetch) fetch_args+=(--fetch "$2"); shift 2 ;;
     --prepare) prepare=1; shift ;;
     --inner-log) quiet=0; shift ;;
     --list) ls "${SELF_DIR}/scenarios" | sed 's/\.sh$//'; exit 0 ;;
@@ -156,8 +162,8 @@ if [[ -z ${microvm} ]]; then
   # shellcheck disable=SC2206 # startup options are separate words on purpose.
   bazel_cmd=(bazel ${BAZEL_STARTUP_OPTS:-})
   echo "${ME}: building //vmm:microvm_static" >&2
-  (cd "${SELF_DIR}/../.." && "${bazel_cmd[@]}" build //vmm:microvm_static //tests/guests:guests //bench:dma_bare) >&2 ||
-    die "bazel build //vmm:microvm_static //tests/guests:guests //bench:dma_bare failed"
+  (cd "${SELF_DIR}/../.." && "${bazel_cmd[@]}" build //vmm:microvm_static //tests/guests:guests //bench:dma_bare //bench:latency) >&2 ||
+    die "bazel build //vmm:microvm_static //tests/guests:guests //bench:dma_bare //bench:latency failed"
   microvm="$(cd "${SELF_DIR}/../.." && "${bazel_cmd[@]}" info bazel-bin 2>/dev/null)/vmm/microvm_static"
 fi
 [[ -x ${microvm} ]] || die "no microvm binary at ${microvm}"
@@ -169,6 +175,13 @@ guest_args=()
 # The DMA benchmark's bare baseline (scenario bench_dma), likewise.
 dma_bare="$(dirname "${microvm}")/../bench/dma_bare"
 [[ -x ${dma_bare} ]] && guest_args+=(--file "/lab/dma_bare=${dma_bare}")
+# The benchmark program and its guests (scenario bench_passthrough): dynamic,
+# so its shared libraries go along.
+latency="$(dirname "${microvm}")/../bench/latency"
+if [[ -x ${latency} && -d $(dirname "${microvm}")/../bench/guests ]]; then
+  guest_args+=(--file "/lab/latency=${latency}" --libs-for "${latency}"
+    --dir "/lab/bench_guests=$(dirname "${microvm}")/../bench/guests")
+fi
 
 # ivshmem's backing file: the outer host's view of the shared BAR.
 if [[ -z ${ivshmem} ]]; then
@@ -229,6 +242,7 @@ bash "${NESTED_RUN}" \
   "${module_args[@]}" \
   --file "/lab/agent.sh=${SELF_DIR}/agent.sh" \
   --dir "/lab/scenarios=${SELF_DIR}/scenarios" \
+  --file "/lab/json_runs.awk=${SELF_DIR}/../../bench/json_runs.awk" \
   "${guest_args[@]}" \
   --file "/lab/microvm=${microvm}" \
   --file "/lab/vmlinuz=${kernel}" \
@@ -237,7 +251,10 @@ bash "${NESTED_RUN}" \
   --env "LAB_SHM_TOKEN=${shm_token}" --env "LAB_INNER_QUIET=${quiet}" \
   --env "LAB_BIG_SHM_SIZE=${BIG_SHM_SIZE}" --env "LAB_BIG_SHM_TOKEN=${big_token}" \
   --env "LAB_ROM_SHA256=${rom_sha256}" \
+  --env "LAB_BENCH_SAMPLES=${LAB_BENCH_SAMPLES:-}" \
+  --env "LAB_BENCH_REPETITIONS=${LAB_BENCH_REPETITIONS:-}" \
   --timeout "${timeout}" \
+  "${fetch_args[@]}" \
   -- sh /lab/agent.sh "${binds[@]}" "${scenarios[@]}" | tee "${log}" || status=$?
 elapsed=$(echo "${start} $(date +%s.%N)" | awk '{printf "%.1f", $2 - $1}')
 

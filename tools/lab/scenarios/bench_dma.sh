@@ -43,10 +43,7 @@ run_scenario() {
   guest=${LAB_GUESTS:-/lab/guests}/hello.elf bare=/lab/dma_bare
   [ -s "${guest}" ] || { lab_result bench_dma FAIL "no guest ${guest}"; return; }
   [ -x "${bare}" ] || { lab_result bench_dma FAIL "no ${bare} (lab.sh ships bench/dma_bare next to microvm)"; return; }
-  bdf=""
-  for d in /sys/bus/pci/devices/*; do
-    [ "$(pci_id "${d}")" = 1234:11e8 ] && { bdf=${d##*/}; break; }
-  done
+  bdf=$(pci_first 1234:11e8)
   [ -n "${bdf}" ] || { lab_result bench_dma FAIL "no edu device (1234:11e8)"; return; }
   group=/dev/vfio/$(basename "$(readlink "/sys/bus/pci/devices/${bdf}/iommu_group")")
   lines=0 failed=""

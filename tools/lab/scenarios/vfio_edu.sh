@@ -7,11 +7,7 @@
 #
 # Needs the guest in the lab machine at ${LAB_GUESTS:-/lab/guests}/edu.elf
 # (lab.sh ships bazel-bin/tests/guests there).
-edu_bdf() {
-  for d in /sys/bus/pci/devices/*; do
-    [ "$(pci_id "${d}")" = 1234:11e8 ] && { echo "${d##*/}"; return; }
-  done
-}
+edu_bdf() { pci_first 1234:11e8; }
 
 # edu_run NAME INTX-MODE RUN: one microvm run; sets EDU_LOG, returns 1 after
 # reporting FAIL.
