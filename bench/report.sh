@@ -194,6 +194,7 @@ set logscale y
 set grid ytics
 set ylabel "$4 (log scale)"
 set xtics rotate by -35 left noenhanced
+set rmargin 12
 set key top left
 set title "microvm latency: median and p99"
 plot "${data}" using 2:xtic(1) title "median", "" using 3 title "p99"

@@ -61,7 +61,7 @@ if [[ ${lab} == 1 ]]; then
   # report standing (the lab log says what failed).
   if BAZEL_STARTUP_OPTS="${bazel[*]:1}" LAB_BENCH_SAMPLES="${LAB_BENCH_SAMPLES:-2000}" \
       LAB_BENCH_REPETITIONS="${LAB_BENCH_REPETITIONS:-3}" \
-      tools/lab/lab.sh --timeout 2400 \
+      bash tools/lab/lab.sh --timeout 2400 \
       --fetch "/lab/out/passthrough.json=${PWD}/${out}/passthrough.json" \
       bench_passthrough bench_dma boot 2>&1 | tee "${out}/lab.log" | grep -E '^(LAB-|lab:)'; then
     :

@@ -28,15 +28,17 @@ duration_ms() {
 
 median3() { sort -n | sed -n 2p; }
 
-# bare_ms FLAG: three bare maps of ${mib} MiB with FLAG (--thp, --hugepages
-# or none); sets BARE_MS to their median, or adds to ${failed}.
-bare_ms() {
+# bare_run FLAG FILE: one bare map of ${mib} MiB with FLAG (--thp,
+# --hugepages or none) by a fresh process, like each microvm run (a second
+# map in one process finds the allocator and the IOMMU's page tables warm);
+# appends its time (ms) to FILE, or adds to ${failed} and returns 1.
+bare_run() {
   # shellcheck disable=SC2086 # FLAG may be empty.
-  if ! "${bare}" --group "${group}" --mib "${mib}" $1 --runs 3 >"${WORK}/bare.log" 2>&1; then
+  if ! "${bare}" --group "${group}" --mib "${mib}" $1 --runs 1 >"${WORK}/bare.log" 2>&1; then
     failed="${failed} dma_bare ${mib} MiB $1: $(head -c 120 "${WORK}/bare.log");"
     return 1
   fi
-  BARE_MS=$(sed -n 's/.*map_ms=\([0-9.]*\).*/\1/p' "${WORK}/bare.log" | median3)
+  sed -n 's/.*map_ms=\([0-9.]*\).*/\1/p' "${WORK}/bare.log" >>"$2"
 }
 
 run_scenario() {
@@ -59,7 +61,11 @@ run_scenario() {
           continue
         fi
       fi
-      : >"${WORK}/vmm.ms"; : >"${WORK}/bare.ms"
+      # Three rounds, each microvm then its baselines, so a change in the
+      # host's load hits both sides: the same kind of memory as microvm's
+      # (THP advised, or hugetlb); without huge pages also plain 4 KiB.
+      : >"${WORK}/vmm.ms"; : >"${WORK}/bare.ms"; : >"${WORK}/bare4k.ms"
+      base_flag=${flag:---thp}
       for run in 1 2 3; do
         timeout 120 "${MICROVM}" --kernel "${guest}" --mem "${mib}" --vfio "${bdf}" ${flag} \
           >"${WORK}/dma.log" 2>&1
@@ -69,16 +75,11 @@ run_scenario() {
           continue 2
         fi
         duration_ms "${t}" >>"${WORK}/vmm.ms"
+        bare_run "${base_flag}" "${WORK}/bare.ms" || continue 2
+        if [ "${huge}" = 0 ]; then bare_run "" "${WORK}/bare4k.ms" || continue 2; fi
       done
-      # The baseline: the same kind of memory as microvm's (THP advised, or
-      # hugetlb); without huge pages also plain 4 KiB memory.
-      base_flag=${flag:---thp} extra=""
-      if ! bare_ms "${base_flag}"; then continue; fi
-      b=${BARE_MS}
-      if [ "${huge}" = 0 ]; then
-        bare_ms "" || continue
-        extra=" bare_4k_ms=${BARE_MS}"
-      fi
+      b=$(median3 <"${WORK}/bare.ms") extra=""
+      [ "${huge}" = 0 ] && extra=" bare_4k_ms=$(median3 <"${WORK}/bare4k.ms")"
       vmm=$(median3 <"${WORK}/vmm.ms")
       echo "LAB-BENCH dma mib=${mib} hugepages=${huge} microvm_ms=${vmm} bare_ms=${b}" \
         "ratio=$(awk -v a="${vmm}" -v b="${b}" 'BEGIN { printf "%.3f", (b > 0) ? a / b : 0 }')" \
