@@ -123,7 +123,13 @@ absl::StatusOr<std::unique_ptr<MsiVector>> IrqRouter::AllocateMsi() {
     // Until the guest programs it, the route points nowhere useful; it is
     // not enabled (no irqfd) so it cannot fire.
     msi_[gsi] = kvm_irq_routing_msi{};
-    MVM_RETURN_IF_ERROR(CommitLocked());
+    absl::Status committed = CommitLocked();
+    if (!committed.ok()) {
+      // KVM kept its old table (a full one: KVM_MAX_IRQ_ROUTES entries in
+      // all); so does this one, or every later commit would fail too.
+      msi_.erase(gsi);
+      return committed;
+    }
   }
   return std::make_unique<Vector>(*this, gsi, std::move(trigger));
 }
@@ -132,10 +138,14 @@ absl::Status IrqRouter::SetRoute(uint32_t gsi, uint64_t address,
                                  uint32_t data) {
   absl::MutexLock lock(&mu_);
   kvm_irq_routing_msi& msi = msi_[gsi];
+  const kvm_irq_routing_msi before = msi;
   msi.address_lo = static_cast<uint32_t>(address);
   msi.address_hi = static_cast<uint32_t>(address >> 32);
   msi.data = data;
-  return CommitLocked();
+  absl::Status committed = CommitLocked();
+  // A route KVM rejected must not stay in the table it is sent next time.
+  if (!committed.ok()) msi = before;
+  return committed;
 }
 
 void IrqRouter::Release(uint32_t gsi) {
