@@ -240,65 +240,46 @@ absl::Status MaskOrRoute(std::vector<std::unique_ptr<MsiVector>>& vectors,
 }  // namespace
 
 absl::Status HostInterrupts::ApplyMsi(const pci::MsiActions& actions) {
-  using Type = pci::MsiAction::Type;
-  absl::Status first;
-  for (const pci::MsiAction& a : actions) {
-    absl::Status status;
-    switch (a.type) {
-      case Type::kEnable:
-        status = EnableMsi(a.vector);
-        break;
-      case Type::kDisable:
-        if (active_ == Active::kMsi) {
-          status = DisableMsiOrMsix(VFIO_PCI_MSI_IRQ_INDEX);
-        }
-        break;
-      case Type::kUnmask:
-        if (active_ == Active::kMsi) {
-          status = Unmask(msi_vectors_, a.vector, a.message, a.pending);
-        }
-        break;
-      case Type::kMask:
-      case Type::kRoute:
-        if (active_ == Active::kMsi) status = MaskOrRoute(msi_vectors_, a);
-        break;
-      case Type::kFunctionMask:
-      case Type::kFunctionUnmask:
-        break;
-    }
-    if (first.ok() && !status.ok()) first = status;
-  }
-  return first;
+  return Apply(Active::kMsi, actions);
 }
 
 absl::Status HostInterrupts::ApplyMsix(const pci::MsiActions& actions) {
+  return Apply(Active::kMsix, actions);
+}
+
+absl::Status HostInterrupts::Apply(Active kind,
+                                   const pci::MsiActions& actions) {
   using Type = pci::MsiAction::Type;
+  const bool msix = kind == Active::kMsix;
+  std::vector<std::unique_ptr<MsiVector>>& vectors =
+      msix ? msix_vectors_ : msi_vectors_;
   absl::Status first;
   for (const pci::MsiAction& a : actions) {
     absl::Status status;
-    const bool on = active_ == Active::kMsix && a.vector < msix_vectors_.size();
+    const bool on = active_ == kind;
     switch (a.type) {
       case Type::kEnable:
-        status = EnableMsix();
+        status = msix ? EnableMsix() : EnableMsi(a.vector);
         break;
       case Type::kDisable:
-        if (active_ == Active::kMsix) {
-          status = DisableMsiOrMsix(VFIO_PCI_MSIX_IRQ_INDEX);
+        if (on) {
+          status = DisableMsiOrMsix(msix ? VFIO_PCI_MSIX_IRQ_INDEX
+                                         : VFIO_PCI_MSI_IRQ_INDEX);
         }
         break;
       case Type::kUnmask:
-        if (on) {
-          // Route first, then the host eventfd: nothing the device sends
-          // from now on finds an unrouted vector.
-          status = Unmask(msix_vectors_, a.vector, a.message, a.pending);
-          if (status.ok()) status = WireMsixVector(a.vector);
-        }
+        // An MSI-X table entry beyond the host's vectors has none to wire.
+        if (!on || (msix && a.vector >= vectors.size())) break;
+        status = Unmask(vectors, a.vector, a.message, a.pending);
+        // MSI-X: route first, then the host eventfd, so nothing the device
+        // sends from now on finds an unrouted vector.
+        if (msix && status.ok()) status = WireMsixVector(a.vector);
         break;
       case Type::kMask:
       case Type::kRoute:
-        // A masked host vector stays wired; its events wait in the eventfd
-        // and are delivered when the irqfd is attached again (unmask).
-        if (active_ == Active::kMsix) status = MaskOrRoute(msix_vectors_, a);
+        // A masked MSI-X host vector stays wired; its events wait in the
+        // eventfd and are delivered when the irqfd is attached again.
+        if (on) status = MaskOrRoute(vectors, a);
         break;
       case Type::kFunctionMask:
       case Type::kFunctionUnmask:

@@ -77,6 +77,9 @@ class HostInterrupts {
   absl::Status EnableMsi(uint32_t count);
   absl::Status EnableMsix();
   absl::Status DisableMsiOrMsix(uint32_t index);
+  // ApplyMsi (kind kMsi) and ApplyMsix (kMsix): the same actions, on that
+  // capability's vectors.
+  absl::Status Apply(Active kind, const pci::MsiActions& actions);
   // Unmasks `v` of `vectors` (allocating its MsiVector), delivering once if
   // `pending`.
   absl::Status Unmask(std::vector<std::unique_ptr<MsiVector>>& vectors,
