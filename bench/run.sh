@@ -11,7 +11,9 @@
 # and QEMU's edu bound to vfio-pci): scenario bench_passthrough runs the
 # Passthrough/* benchmarks there (JSON: bench/out/passthrough.json),
 # bench_dma times the DMA map of guest RAM against a bare VFIO map, boot
-# times start-up to the inner Linux's init; their LAB-BENCH lines are in
+# times start-up to the inner Linux's init, bench_qemu_boot boots the same
+# kernel and initramfs with microvm and Debian's QEMU (-M microvm, q35)
+# side by side; their LAB-BENCH lines are in
 # bench/out/lab.log. All of it goes into the one report.
 #
 # Usage: bench/run.sh [--no-lab] [BENCHMARK FLAG]...   e.g. --samples=5000,
@@ -55,7 +57,7 @@ fi
 [[ -s ${out}/results.json ]] || die "the benchmarks wrote no JSON"
 extras=()
 if [[ ${lab} == 1 ]]; then
-  echo "run.sh: the lab: bench_passthrough bench_dma boot"
+  echo "run.sh: the lab: bench_passthrough bench_dma boot bench_qemu_boot"
   rm -f "${out}/passthrough.json"
   # The lab builds with the same Bazel; its failure leaves the rest of the
   # report standing (the lab log says what failed).
@@ -63,7 +65,7 @@ if [[ ${lab} == 1 ]]; then
       LAB_BENCH_REPETITIONS="${LAB_BENCH_REPETITIONS:-3}" \
       bash tools/lab/lab.sh --timeout 2400 \
       --fetch "/lab/out/passthrough.json=${PWD}/${out}/passthrough.json" \
-      bench_passthrough bench_dma boot 2>&1 | tee "${out}/lab.log" | grep -E '^(LAB-|lab:)'; then
+      bench_passthrough bench_dma boot bench_qemu_boot 2>&1 | tee "${out}/lab.log" | grep -E '^(LAB-|lab:)'; then
     :
   else
     echo "run.sh: the lab failed (see ${out}/lab.log); reporting what it measured" >&2

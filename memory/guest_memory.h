@@ -21,8 +21,18 @@ struct MemoryRegion {
   uint8_t* host;
 };
 
+// Anonymous read-write memory of `size` bytes for guest RAM, 2 MiB-aligned
+// (GuestMemory::kHugePageSize; see guest_memory.cc), of 2 MiB hugetlb pages
+// if `hugepages`; MAP_FAILED with errno on failure. munmap() to free.
+void* MapGuestRam(uint64_t size, bool hugepages);
+
 class GuestMemory {
  public:
+  // Every region's host mapping starts on a boundary of this size, as its
+  // guest-physical range does, so that 2 MiB host pages back 2 MiB guest
+  // pages (transparent huge pages, KVM's nested page tables, the IOMMU).
+  static constexpr uint64_t kHugePageSize = 2 * 1024 * 1024;
+
   // Maps `ram_bytes` of RAM (a multiple of 2 MiB with huge pages, of 4 KiB
   // otherwise): the part below layout::kPciHoleStart at GPA 0, the rest at
   // layout::kHighRamStart. With `hugepages`, uses MAP_HUGETLB 2 MiB pages and

@@ -1,5 +1,7 @@
 #include "memory/guest_memory.h"
 
+#include <cstdint>
+
 #include "gtest/gtest.h"
 #include "memory/layout.h"
 
@@ -30,6 +32,23 @@ TEST(GuestMemoryTest, RamAboveTheHoleStartsAt4GiB) {
   // The hole itself is not RAM.
   EXPECT_FALSE(mem->HostAddress(layout::kPciHoleStart, 1).ok());
   EXPECT_TRUE(mem->HostAddress(layout::kHighRamStart, 4096).ok());
+}
+
+// Each region's host mapping starts on a 2 MiB boundary, as its
+// guest-physical range does: KVM maps a 2 MiB page only where they agree.
+TEST(GuestMemoryTest, HostMappingsAre2MiBAligned) {
+  for (uint64_t size : {16 * kMiB, 64 * kMiB + 4096, 4 * kGiB}) {
+    auto mem = GuestMemory::Create(size, false);
+    ASSERT_TRUE(mem.ok()) << mem.status();
+    for (const MemoryRegion& r : mem->regions()) {
+      EXPECT_EQ(
+          reinterpret_cast<uintptr_t>(r.host) % GuestMemory::kHugePageSize, 0u)
+          << "region at GPA 0x" << std::hex << r.gpa << " of 0x" << r.size;
+      // The whole region is mapped and writable, up to its last byte.
+      r.host[0] = 1;
+      r.host[r.size - 1] = 2;
+    }
+  }
 }
 
 TEST(GuestMemoryTest, BoundsAreChecked) {

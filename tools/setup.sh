@@ -26,6 +26,9 @@ readonly PACKAGES=(
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev linux-libc-dev
   qemu-system-x86 busybox-static cpio xz-utils
   clang libclang-rt-14-dev llvm acpica-tools gnuplot-nox
+  # kvm_test(valgrind = True): memcheck, and glibc's detached debug info,
+  # without which valgrind cannot start (it needs ld.so's strlen symbol).
+  valgrind libc6-dbg
 )
 
 log() { echo "setup.sh: $*"; }

@@ -38,7 +38,10 @@ int guest_main(void) {
       why = "an AP did not start";
     }
   }
-  uint64_t deadline = now_us() + 2000000;
+  /* Each AP prints its line (one exit per byte) before it counts itself
+   * online; under valgrind in the nested machine that alone can take seconds,
+   * so wait generously: a passing run ends the wait as soon as all are in. */
+  uint64_t deadline = now_us() + 20000000;
   while (online < mp.ncpus && now_us() < deadline) cpu_relax();
   uint32_t n = online;
   print("smp: cpus=%u online=%u\n", mp.ncpus, n);

@@ -3,8 +3,16 @@
 # test binary needing /dev/kvm.
 #
 # Usage: run_kvm_test.sh --probe=PATH --nested-run=PATH [--cpus=N] [--mem=MIB]
-#                        -- TEST_BINARY [ARG]...
+#                        [--valgrind-supp=PATH] -- TEST_BINARY [ARG]...
 # (paths relative to the runfiles workspace directory, as $(rootpath) gives.)
+#
+# --valgrind-supp=PATH runs the (dynamically linked) binary under valgrind's
+# memcheck with that suppression file, on the host or nested alike: any
+# memcheck error, or a definitely or indirectly lost block at exit, ends it
+# with status 99 (--error-exitcode). Nested, the runner puts valgrind (its
+# launcher, the memcheck tool, its preload libraries, default.supp and the
+# libraries' detached debug info) into the machine at the host's paths.
+# MICROVM_VALGRIND_OPTS (bazel test --test_env=...) adds valgrind options.
 #
 # Path chosen, printed as the first line:
 #   "kvm-runner: host /dev/kvm"   MICROVM_TEST_NESTED unset or 0 and kvm_probe
@@ -15,19 +23,21 @@
 #                                 TEST_WORKSPACE and a private TEST_TMPDIR; its
 #                                 gtest XML is copied to $XML_OUTPUT_FILE.
 # Exit status is the test's (124 for a nested-machine timeout, 125 for a
-# nested machine that failed before the test finished).
+# nested machine that failed before the test finished, 99 for valgrind errors).
 set -euo pipefail
 
 readonly ME="kvm-runner"
+readonly VALGRIND_ERROR_STATUS=99
 die() { echo "${ME}: error: $*" >&2; exit 125; }
 
-probe="" nested_run="" cpus=1 mem=2048
+probe="" nested_run="" cpus=1 mem=2048 valgrind_supp=""
 while (( $# )); do
   case "$1" in
     --probe=*) probe="${1#*=}" ;;
     --nested-run=*) nested_run="${1#*=}" ;;
     --cpus=*) cpus="${1#*=}" ;;
     --mem=*) mem="${1#*=}" ;;
+    --valgrind-supp=*) valgrind_supp="${1#*=}" ;;
     --) shift; break ;;
     *) die "unknown option '$1' (usage: run_kvm_test.sh --probe=P --nested-run=P -- BINARY [ARG]...)" ;;
   esac
@@ -48,6 +58,62 @@ if [[ -z ${TEST_SRCDIR:-} ]]; then
 fi
 [[ -x ${binary} ]] || die "test binary ${binary} not found in $(pwd)"
 
+# --- valgrind (optional) -------------------------------------------------------
+# valgrind: the command prefix; valgrind_files: nested_run.sh options that put
+# valgrind into the machine at the host's paths.
+valgrind=() valgrind_files=()
+if [[ -n ${valgrind_supp} ]]; then
+  [[ -f ${valgrind_supp} ]] || die "valgrind suppression file ${valgrind_supp} not found"
+  launcher=$(command -v valgrind) || die "valgrind is not installed; run tools/setup.sh"
+  # The tools live in VALGRIND_LIB or the directory compiled into the launcher.
+  tool_dir=""
+  for d in ${VALGRIND_LIB:-} /usr/libexec/valgrind /usr/lib/x86_64-linux-gnu/valgrind /usr/lib/valgrind; do
+    if [[ -x ${d}/memcheck-amd64-linux ]]; then tool_dir="${d}"; break; fi
+  done
+  [[ -n ${tool_dir} ]] ||
+    die "valgrind's memcheck-amd64-linux not found (VALGRIND_LIB, /usr/libexec/valgrind); run tools/setup.sh"
+  # Leaks: only definitely and indirectly lost blocks fail the test; "possibly
+  # lost" (interior pointers) and "still reachable" (process-lifetime
+  # singletons of gtest, Abseil, libstdc++) do not. MICROVM_VALGRIND_OPTS adds
+  # options, e.g. --track-origins=yes (1.5-2 times as slow; off by default).
+  # shellcheck disable=SC2054,SC2206 # commas are in values; the options split on purpose.
+  valgrind=(
+    "${launcher}" --tool=memcheck --error-exitcode="${VALGRIND_ERROR_STATUS}"
+    --leak-check=full --show-leak-kinds=definite,indirect
+    --errors-for-leak-kinds=definite,indirect
+    --num-callers=40 --gen-suppressions=all --vgdb=no
+    --suppressions="${valgrind_supp}" ${MICROVM_VALGRIND_OPTS:-}
+  )
+  # Debian's /usr/bin/valgrind is a shell wrapper around valgrind.bin.
+  valgrind_files=(--file "${launcher}=${launcher}")
+  if [[ -x ${launcher}.bin ]]; then
+    valgrind_files+=(--file "${launcher}.bin=${launcher}.bin" --libs-for "${launcher}.bin")
+  fi
+  for f in memcheck-amd64-linux vgpreload_core-amd64-linux.so vgpreload_memcheck-amd64-linux.so default.supp; do
+    valgrind_files+=(--file "${tool_dir}/${f}=${tool_dir}/${f}")
+  done
+  if [[ -n ${VALGRIND_LIB:-} ]]; then valgrind_files+=(--env "VALGRIND_LIB=${tool_dir}"); fi
+  # Memcheck must redirect strlen in the dynamic loader, which Debian's ld.so
+  # only names in its detached debug info (libc6-dbg, which Debian's valgrind
+  # depends on): without it valgrind refuses to start. Ship the debug info of
+  # every library the test loads, as the host has it, so that reports and
+  # suppressions read the same on the host and nested.
+  while IFS= read -r lib; do
+    id=$(LC_ALL=C readelf -n "${lib}" 2>/dev/null | sed -n 's/^[[:space:]]*Build ID: \([0-9a-f]*\)$/\1/p')
+    debug="/usr/lib/debug/.build-id/${id:0:2}/${id:2}.debug"
+    if [[ -n ${id} && -f ${debug} ]]; then valgrind_files+=(--file "${debug}=${debug}"); fi
+  done < <(LC_ALL=C ldd "${binary}" 2>/dev/null |
+           sed -n 's/.*=> \(\/[^ ]*\) (.*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p')
+fi
+# $1: the test's exit status. Says so when it is memcheck's.
+explain_status() {
+  if [[ ${#valgrind[@]} -gt 0 && $1 == "${VALGRIND_ERROR_STATUS}" ]]; then
+    echo "${ME}: error: valgrind memcheck reported errors (exit status $1): see the ==PID== lines" \
+      "above; fix the bug, or if the report is not microvm's, add a narrow suppression with" \
+      "its reason to ${valgrind_supp}" >&2
+  fi
+}
+
 # --- host or nested? ------------------------------------------------------------
 reason=""
 case "${MICROVM_TEST_NESTED:-0}" in
@@ -60,7 +126,11 @@ if [[ -z ${reason} ]]; then
     if [[ -n ${XML_OUTPUT_FILE:-} && -z ${GTEST_OUTPUT:-} ]]; then
       export GTEST_OUTPUT="xml:${XML_OUTPUT_FILE}"
     fi
-    exec "${binary}" "$@"
+    (( ${#valgrind[@]} )) || exec "${binary}" "$@"
+    status=0
+    "${valgrind[@]}" "${binary}" "$@" || status=$?
+    explain_status "${status}"
+    exit "${status}"
   fi
   reason="host probe failed: ${probe_out#kvm-probe: }"
 fi
@@ -114,14 +184,16 @@ status=0
   --libs-for "${binary}" \
   --libs-for "${probe}" \
   "${libs_args[@]}" \
+  "${valgrind_files[@]}" \
   --cwd "${guest_root}/${TEST_WORKSPACE}" \
   "${env_args[@]}" \
   --fetch "${guest_xml}=${work}/test.xml" \
   --cpus "${cpus}" --mem "${mem}" --timeout "${timeout}" \
-  -- sh -c 'mkdir -p "${TEST_TMPDIR}" && "$0" && exec "$@"' "${probe}" "${binary}" "$@" ||
+  -- sh -c 'mkdir -p "${TEST_TMPDIR}" && "$0" && exec "$@"' "${probe}" "${valgrind[@]}" "${binary}" "$@" ||
   status=$?
 
 if [[ -s ${work}/test.xml && -n ${XML_OUTPUT_FILE:-} ]]; then
   cp "${work}/test.xml" "${XML_OUTPUT_FILE}"
 fi
+explain_status "${status}"
 exit "${status}"

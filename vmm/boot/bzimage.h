@@ -9,6 +9,8 @@
 
 #include <cstdint>
 
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "memory/guest_memory.h"
@@ -23,6 +25,15 @@ inline constexpr uint64_t kHdrSMagicOffset = 0x202;
 inline constexpr uint16_t kMinBootProtocol = 0x020c;
 // The 64-bit entry point is startup_64, 0x200 into the protected-mode kernel.
 inline constexpr uint64_t kEntry64Offset = 0x200;
+// The start of the file that holds the whole setup header: it ends at
+// 0x202 + the byte at 0x201, so by 0x301.
+inline constexpr uint64_t kBzImageHeadBytes = 0x400;
+
+// Reads exactly out.size() bytes of the image file at `offset` into `out`
+// (an error otherwise). The loader reads the protected-mode kernel, nearly
+// all of the file, straight into guest RAM with it.
+using ImageReader =
+    absl::FunctionRef<absl::Status(uint64_t offset, absl::Span<uint8_t> out)>;
 
 // The facts of a bzImage's setup header that decide how it is loaded.
 struct BzImageHeader {
@@ -44,6 +55,11 @@ bool IsBzImage(absl::Span<const uint8_t> image);
 
 // Validates the header: magic, protocol >= 2.12, XLF_KERNEL_64, sizes
 // against the file, alignment. Errors say what is wrong and what to do.
+// `head` is the start of the file (kBzImageHeadBytes, or all of a shorter
+// file), `file_size` the size of the whole file.
+absl::StatusOr<BzImageHeader> ParseBzImage(absl::Span<const uint8_t> head,
+                                           uint64_t file_size);
+// The same for a whole image in memory.
 absl::StatusOr<BzImageHeader> ParseBzImage(absl::Span<const uint8_t> image);
 
 // Decides load and run-time addresses: layout::kKernelAddr rounded up to
@@ -52,10 +68,16 @@ absl::StatusOr<BzImageHeader> ParseBzImage(absl::Span<const uint8_t> image);
 absl::StatusOr<BzImagePlacement> PlaceBzImage(const BzImageHeader& bz,
                                               uint64_t low_ram_end);
 
-// Parses, places and copies the protected-mode kernel into guest memory and
-// fills zero_page.hdr (setup header from the image, type_of_loader,
-// loadflags, heap). The command line, initrd and e820 are set by the caller
+// Parses, places and reads the protected-mode kernel into guest memory
+// with `read` (head and file_size as for ParseBzImage) and fills
+// zero_page.hdr (setup header from the image, type_of_loader, loadflags,
+// heap). The command line, initrd and e820 are set by the caller
 // (zero_page.h) from the returned KernelImage.
+absl::StatusOr<KernelImage> LoadBzImage(const GuestMemory& mem,
+                                        absl::Span<const uint8_t> head,
+                                        uint64_t file_size, ImageReader read,
+                                        boot_params& zero_page);
+// The same for a whole image in memory.
 absl::StatusOr<KernelImage> LoadBzImage(const GuestMemory& mem,
                                         absl::Span<const uint8_t> image,
                                         boot_params& zero_page);

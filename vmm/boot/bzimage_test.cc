@@ -1,6 +1,8 @@
 #include "vmm/boot/bzimage.h"
 
+#include <cstring>
 #include <fstream>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -195,6 +197,64 @@ TEST(BzImageTest, SetupSectsZeroMeansFour) {
   absl::StatusOr<uint8_t> first = mem->ReadObject<uint8_t>(k->begin);
   ASSERT_TRUE(first.ok());
   EXPECT_EQ(*first, KernelByte(0));
+}
+
+// From a file, only the head is in memory; the protected-mode kernel is
+// read once, straight into guest RAM at the load address.
+TEST(BzImageTest, ReadsTheKernelStraightIntoGuestRam) {
+  std::vector<uint8_t> image = MakeBzImage({});
+  absl::StatusOr<GuestMemory> mem = GuestMemory::Create(64 * kMiB, false);
+  ASSERT_TRUE(mem.ok());
+  struct Read {
+    uint64_t offset;
+    uint8_t* data;
+    size_t size;
+  };
+  std::vector<Read> reads;
+  boot_params zp{};
+  absl::StatusOr<KernelImage> k = LoadBzImage(
+      *mem, absl::MakeConstSpan(image).first(kBzImageHeadBytes), image.size(),
+      [&](uint64_t offset, absl::Span<uint8_t> out) {
+        reads.push_back({offset, out.data(), out.size()});
+        std::memcpy(out.data(), image.data() + offset, out.size());
+        return absl::OkStatus();
+      },
+      zp);
+  ASSERT_TRUE(k.ok()) << k.status();
+  ASSERT_EQ(reads.size(), 1u);
+  EXPECT_EQ(reads[0].offset, 5u * 512);  // after 4 setup sectors + boot sector
+  EXPECT_EQ(reads[0].size, 64u * 1024);
+  EXPECT_EQ(reads[0].data, mem->HostAddress(k->begin, 1).value());
+  absl::StatusOr<uint8_t> b = mem->ReadObject<uint8_t>(k->begin + 100);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(*b, KernelByte(100));
+  EXPECT_EQ(std::memcmp(&zp.hdr.header, "HdrS", 4), 0);
+}
+
+TEST(BzImageTest, ReadErrorIsReturnedAsIs) {
+  std::vector<uint8_t> image = MakeBzImage({});
+  absl::StatusOr<GuestMemory> mem = GuestMemory::Create(64 * kMiB, false);
+  ASSERT_TRUE(mem.ok());
+  boot_params zp{};
+  absl::StatusOr<KernelImage> k = LoadBzImage(
+      *mem, absl::MakeConstSpan(image).first(kBzImageHeadBytes), image.size(),
+      [](uint64_t, absl::Span<uint8_t>) {
+        return absl::DataLossError("kernel /x: file ended");
+      },
+      zp);
+  ASSERT_FALSE(k.ok());
+  EXPECT_EQ(k.status(), absl::DataLossError("kernel /x: file ended"));
+}
+
+// The size check is against the whole file, not the head in memory.
+TEST(BzImageTest, HeadAloneIsNotTruncatedButAShortFileIs) {
+  std::vector<uint8_t> image = MakeBzImage({});
+  absl::Span<const uint8_t> head =
+      absl::MakeConstSpan(image).first(kBzImageHeadBytes);
+  EXPECT_TRUE(ParseBzImage(head, image.size()).ok());
+  absl::StatusOr<BzImageHeader> bz = ParseBzImage(head, image.size() - 16);
+  ASSERT_FALSE(bz.ok());
+  EXPECT_THAT(bz.status().message(), HasSubstr("truncated"));
 }
 
 TEST(BzImageTest, RejectsBadKernelAlignment) {

@@ -2,6 +2,7 @@
 
 #include <asm/bootparam.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -19,13 +20,28 @@ absl::StatusOr<KernelImage> LoadKernelFile(const GuestMemory& mem,
                                            const std::string& path,
                                            boot_params& zero_page) {
   MVM_ASSIGN_OR_RETURN(ImageFile file, ImageFile::Open(path, "kernel"));
-  MVM_ASSIGN_OR_RETURN(std::vector<uint8_t> image, file.ReadAll());
+  // The start of the file tells the format and holds a bzImage's header.
+  std::vector<uint8_t> head(std::min(file.size(), kBzImageHeadBytes));
+  MVM_RETURN_IF_ERROR(file.ReadAt(0, absl::MakeSpan(head)));
   const std::string name = absl::StrCat("kernel ", path);
   absl::StatusOr<KernelImage> kernel;
-  if (IsElf(image)) {
+  if (IsElf(head)) {
+    // Segments may be anywhere in the file; ELF guests are small.
+    MVM_ASSIGN_OR_RETURN(std::vector<uint8_t> image, file.ReadAll());
     kernel = LoadElf(mem, image, zero_page);
-  } else if (IsBzImage(image)) {
-    kernel = LoadBzImage(mem, image, zero_page);
+  } else if (IsBzImage(head)) {
+    // The protected-mode kernel, nearly all of the file, is read straight
+    // into guest RAM.
+    absl::Status read_error;
+    kernel = LoadBzImage(
+        mem, head, file.size(),
+        [&](uint64_t offset, absl::Span<uint8_t> out) {
+          read_error = file.ReadAt(offset, out);
+          return read_error;
+        },
+        zero_page);
+    // It names the file already.
+    if (!read_error.ok()) return read_error;
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
         name,
