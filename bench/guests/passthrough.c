@@ -87,21 +87,6 @@ static inline uint64_t rdtsc_after(void) {
   return rdtsc();
 }
 
-static void msi_enable(bool on) {
-  uint8_t cap = pci_find_cap(dev, 0x05);
-  if (!cap) return;
-  uint16_t control = pci_read16(dev, cap + 2);
-  if (on) {
-    bool is64 = control & (1 << 7);
-    pci_write32(dev, cap + 4, 0xfee00000u | (lapic_id() << 12));
-    if (is64) pci_write32(dev, cap + 8, 0);
-    pci_write16(dev, cap + (is64 ? 12 : 8), VECTOR_MSI);
-    pci_write16(dev, cap + 2, control | 1);
-  } else {
-    pci_write16(dev, cap + 2, control & ~1);
-  }
-}
-
 /* One interrupt round trip: raise, spin with interrupts on until the
  * handler ran or WAIT_MS passed. */
 static uint32_t irq_sample(uint32_t i) {
@@ -125,8 +110,8 @@ static void idle(uint32_t ms) {
 /* Runs `count` samples of `op`; returns how many timed out. */
 static uint32_t run(char op, uint32_t count) {
   uint32_t lost = 0;
-  if (op == 'x') msi_enable(false);
-  if (op == 'm') msi_enable(true);
+  if (op == 'x') (void)pci_msi_set(dev, 0);
+  if (op == 'm') (void)pci_msi_set(dev, VECTOR_MSI);
   for (uint32_t i = 0; i < count; i++) {
     uint64_t t0 = rdtsc();
     switch (op) {

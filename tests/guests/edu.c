@@ -116,17 +116,11 @@ static void test_intx(uint8_t dev) {
 }
 
 static void test_msi(uint8_t dev) {
-  uint8_t cap = pci_find_cap(dev, 0x05);
+  uint8_t cap = pci_msi_set(dev, VECTOR_MSI);
   if (!cap) {
     check_fail("no MSI capability");
     return;
   }
-  uint16_t control = pci_read16(dev, cap + 2);
-  bool is64 = control & (1 << 7);
-  pci_write32(dev, cap + 4, 0xfee00000u | (lapic_id() << 12));
-  if (is64) pci_write32(dev, cap + 8, 0);
-  pci_write16(dev, cap + (is64 ? 12 : 8), VECTOR_MSI);
-  pci_write16(dev, cap + 2, control | 1);
   CHECK_EQ("MSI Enable", pci_read16(dev, cap + 2) & 1, 1);
   rounds("MSI", VECTOR_MSI, VECTOR_INTX);
 }

@@ -294,6 +294,11 @@ void pci_write16(uint8_t dev, uint16_t reg, uint16_t value);
 int pci_find(uint16_t vendor, uint16_t device);
 /* Offset of capability `id` (a bounded walk of the list), or 0. */
 uint8_t pci_find_cap(uint8_t dev, uint8_t id);
+/* Programs MSI (capability 0x05) of `dev` for one vector, `vector`, fixed
+ * delivery to this CPU's LAPIC, and enables it (32- and 64-bit message
+ * address alike); or, with vector 0, disables it. The capability's offset,
+ * or 0 if the function has none. */
+uint8_t pci_msi_set(uint8_t dev, uint8_t vector);
 /* The address BAR `index` decodes at (memory or I/O, 64-bit aware). */
 uint64_t pci_bar_address(uint8_t dev, int index);
 /* Writes `address` to BAR `index` (and the upper half of a 64-bit BAR). */

@@ -79,6 +79,22 @@ uint8_t pci_find_cap(uint8_t dev, uint8_t id) {
   return 0;
 }
 
+uint8_t pci_msi_set(uint8_t dev, uint8_t vector) {
+  uint8_t cap = pci_find_cap(dev, 0x05);
+  if (!cap) return 0;
+  uint16_t control = pci_read16(dev, cap + 2);
+  if (vector == 0) {
+    pci_write16(dev, cap + 2, control & ~1);
+    return cap;
+  }
+  bool is64 = control & (1 << 7);
+  pci_write32(dev, cap + 4, 0xfee00000u | (lapic_id() << 12));
+  if (is64) pci_write32(dev, cap + 8, 0);
+  pci_write16(dev, cap + (is64 ? 12 : 8), vector);
+  pci_write16(dev, cap + 2, control | 1);
+  return cap;
+}
+
 uint64_t pci_bar_address(uint8_t dev, int index) {
   uint32_t lo = pci_read32(dev, (uint16_t)(0x10 + 4 * index));
   if (lo & 1) return lo & ~3u;
