@@ -8,6 +8,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "bench/benchmarks.h"
+#include "vmm/version.h"
 
 ABSL_FLAG(uint32_t, samples, 2000,
           "Samples (guest-timed round trips) per latency benchmark");
@@ -33,6 +34,9 @@ int main(int argc, char** argv) {
   // Google Benchmark takes its flags out of argv first.
   benchmark::Initialize(&argc, argv);
   absl::ParseCommandLine(argc, argv);
+  // Every report says which build it measured (bench/report.sh): the
+  // benchmarks link microvm's libraries and spawn vmm/microvm of this build.
+  benchmark::AddCustomContext("microvm_build", microvm::BuildSummary());
   microvm::bench::Options o;
   o.samples = absl::GetFlag(FLAGS_samples);
   o.startup_runs = absl::GetFlag(FLAGS_startup_runs);

@@ -98,6 +98,22 @@ report="${out}/report.md"
   echo "# microvm latency benchmarks"
   echo
   [[ -n ${where} ]] && { echo "${where}"; echo; }
+  # Which build each part measured: the JSON's "microvm_build" context
+  # (bench/bench_main.cc), the lab log's "lab: microvm build:" line.
+  builds=$( { sed -n 's/^ *"microvm_build": "\(.*\)",\{0,1\}$/\1/p' "${jsons[@]}"
+              for lab in "${labs[@]}"; do
+                sed -n 's/^lab: microvm build: \(microvm [^ ]*\) commit: \([^ ]*\).* build: \([a-z]*\),.*/\1 (commit \2, \3 build)/p' "${lab}"
+              done; } | sort -u)
+  if [[ -z ${builds} ]]; then
+    echo "Build measured: unknown (no microvm_build in the JSON)."
+  else
+    while IFS= read -r b; do echo "Build measured: ${b}."; done <<<"${builds}"
+  fi
+  if [[ -z ${builds} ]] || grep -qv ', opt build)$' <<<"${builds}"; then
+    echo
+    echo "**Not (only) the release build (-c opt): these numbers do not describe what users run.**"
+  fi
+  echo
   echo "Times in microseconds, measured by the guest with RDTSC (start-up: wall"
   echo "clock in the benchmark process). Ratio: this median / the baseline's median."
   echo "Outliers: samples over 10x the median. Rescued: interrupts that only"

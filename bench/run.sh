@@ -16,6 +16,8 @@
 # side by side; their LAB-BENCH lines are in
 # bench/out/lab.log. All of it goes into the one report.
 #
+# Everything is built with --config=release (-c opt) and the report says so.
+#
 # Usage: bench/run.sh [--no-lab] [BENCHMARK FLAG]...   e.g. --samples=5000,
 #   --benchmark_filter=Irq, --benchmark_repetitions=5 (default: 3 repetitions,
 #   randomly interleaved, so slow drifts hit bare and microvm alike); the
@@ -32,8 +34,11 @@ mkdir -p "${out}"
 lab=1
 if [[ ${1:-} == --no-lab ]]; then lab=0; shift; fi
 
-"${bazel[@]}" build //bench:latency //tests/nested:kvm_probe
-bin=$("${bazel[@]}" info bazel-bin 2>/dev/null)
+# The release build (-c opt): what users run is what is measured. The report
+# names the build each number came from (microvm --version; the benchmark
+# JSON's "microvm_build" context).
+"${bazel[@]}" build --config=release //bench:latency //tests/nested:kvm_probe
+bin=$("${bazel[@]}" info --config=release bazel-bin 2>/dev/null)
 runfiles="${bin}/bench/latency.runfiles/microvm"
 [[ -x ${runfiles}/bench/latency ]] || die "no ${runfiles}/bench/latency after the build"
 

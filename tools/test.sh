@@ -4,11 +4,14 @@
 #  1. tools/setup.sh (Debian packages, the nested machine's kernel);
 #  2. bazel test //...                        the whole suite, lab included,
 #     and the tiny-guest tests again under valgrind memcheck (*_valgrind);
-#  3. bazel test --config=asan  (lab excluded) AddressSanitizer + LeakSanitizer;
-#  4. bazel test --config=ubsan (lab excluded) UndefinedBehaviorSanitizer;
-#  5. tools/fuzz.sh, when it exists: every fuzz target for a short while.
+#  3. bazel test --config=release //...     the whole suite again, built as
+#     users get it (-c opt: -O2, NDEBUG), lab included, so the release build
+#     cannot break or misbehave unseen (GCC warns differently at -O2);
+#  4. bazel test --config=asan  (lab excluded) AddressSanitizer + LeakSanitizer;
+#  5. bazel test --config=ubsan (lab excluded) UndefinedBehaviorSanitizer;
+#  6. tools/fuzz.sh, when it exists: every fuzz target for a short while.
 #
-# The *_valgrind tests are skipped in stages 3 and 4 (Bazel reports them as
+# The *_valgrind tests are skipped in stages 4 and 5 (Bazel reports them as
 # incompatible there): memcheck and a sanitizer runtime cannot share a process.
 #
 # The lab stays out of the sanitizer runs: it runs the fully static microvm
@@ -21,7 +24,7 @@
 #
 # Usage: tools/test.sh [--quick] [--fuzz-seconds N] [-- BAZEL_TEST_ARGS...]
 #   --quick            only stages 1 and 2
-#   --fuzz-seconds N   time per fuzz target in stage 5 (default 20)
+#   --fuzz-seconds N   time per fuzz target in stage 6 (default 20)
 # BAZEL_STARTUP_OPTS (optional): Bazel startup options, e.g. --output_base=DIR.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +36,7 @@ while (( $# )); do
     --quick) quick=1; shift ;;
     --fuzz-seconds) fuzz_seconds="$2"; shift 2 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "${ME}: error: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -58,6 +61,7 @@ bazel_test() { bazel ${BAZEL_STARTUP_OPTS:-} test --keep_going --curses=no "$@" 
 
 stage "all tests" bazel_test //...
 if ((quick == 0)); then
+  stage "release (-c opt)" bazel_test --config=release //...
   stage "asan" bazel_test --config=asan -- //... -//tests/lab/...
   stage "ubsan" bazel_test --config=ubsan -- //... -//tests/lab/...
   if [[ -f tools/fuzz.sh ]]; then

@@ -86,6 +86,40 @@ std::vector<std::string> ExtractRepeatedFlag(std::vector<char*>& args,
   return values;
 }
 
+bool HasSwitch(const std::vector<char*>& args, const std::string& name) {
+  for (const char* arg : args) {
+    const absl::string_view a = arg;
+    if (a == "--") break;
+    if (a == "--" + name || a == "-" + name || a == "--" + name + "=true") {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string FormatHelp(const std::string& usage,
+                       const std::vector<FlagHelp>& flags, size_t width) {
+  // "  --name=DEFAULT" then the meaning, indented, wrapped at word breaks.
+  constexpr absl::string_view kIndent = "        ";
+  std::string out = absl::StrCat(usage, "\n\nOptions:\n");
+  for (const FlagHelp& f : flags) {
+    std::string value = f.default_value;
+    if (f.is_string) value = absl::StrCat("\"", value, "\"");
+    absl::StrAppend(&out, "  --", f.name, value.empty() ? "" : "=", value, "\n");
+    std::string line(kIndent);
+    for (absl::string_view word :
+         absl::StrSplit(f.help, absl::ByAnyChar(" \n"), absl::SkipEmpty())) {
+      if (line.size() > kIndent.size() && line.size() + 1 + word.size() > width) {
+        absl::StrAppend(&out, line, "\n");
+        line = std::string(kIndent);
+      }
+      absl::StrAppend(&line, line.size() > kIndent.size() ? " " : "", word);
+    }
+    if (line.size() > kIndent.size()) absl::StrAppend(&out, line, "\n");
+  }
+  return out;
+}
+
 absl::StatusOr<CliConfig> ValidateArgs(const CliArgs& args) {
   CliConfig out;
   if (args.kernel.empty()) {

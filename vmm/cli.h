@@ -52,6 +52,24 @@ inline constexpr char kDefaultCmdline[] =
 std::vector<std::string> ExtractRepeatedFlag(std::vector<char*>& args,
                                              const std::string& name);
 
+// One microvm flag as --help lists it.
+struct FlagHelp {
+  std::string name;           // without dashes
+  std::string default_value;  // as the flag prints it
+  std::string help;           // the meaning, one sentence or two
+  bool is_string = false;     // an empty default is shown as ""; an empty
+                              // default of another type shows no "="
+};
+
+// True when `args` (argv without the program name, up to a "--") asks for
+// `name` in any of the forms --name, -name, --name=true.
+bool HasSwitch(const std::vector<char*>& args, const std::string& name);
+
+// microvm --help: the usage line, then every flag in `flags` (in the order
+// given) with its default and meaning, help text wrapped to `width` columns.
+std::string FormatHelp(const std::string& usage,
+                       const std::vector<FlagHelp>& flags, size_t width = 80);
+
 // Checks everything that can be checked without KVM or the kernel file
 // contents: required flags, ranges, PCI address syntax and duplicates.
 absl::StatusOr<CliConfig> ValidateArgs(const CliArgs& args);

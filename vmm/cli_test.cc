@@ -109,5 +109,47 @@ TEST(ExtractRepeatedFlagTest, TrailingFlagWithoutValueIsLeft) {
   EXPECT_EQ(args.size(), 2u);
 }
 
+TEST(HelpTest, HasSwitchFindsEveryFormUpToDoubleDash) {
+  char a[] = "--kernel=x", h1[] = "--help", h2[] = "-help", h3[] = "--help=true",
+       dd[] = "--", other[] = "--helpfull";
+  EXPECT_TRUE(HasSwitch({a, h1}, "help"));
+  EXPECT_TRUE(HasSwitch({h2}, "help"));
+  EXPECT_TRUE(HasSwitch({h3, a}, "help"));
+  EXPECT_FALSE(HasSwitch({a, other}, "help"));
+  EXPECT_FALSE(HasSwitch({a, dd, h1}, "help"));
+  EXPECT_FALSE(HasSwitch({}, "help"));
+}
+
+TEST(HelpTest, ListsEveryFlagWithDefaultAndWrappedMeaning) {
+  const std::string help = FormatHelp(
+      "usage: microvm --kernel PATH",
+      {{"kernel", "", "Guest kernel.", true},
+       {"mem", "256", "Guest memory in MiB, a long sentence that has to wrap "
+                      "somewhere before the fortieth column", false}},
+      40);
+  EXPECT_EQ(help,
+            "usage: microvm --kernel PATH\n"
+            "\n"
+            "Options:\n"
+            "  --kernel=\"\"\n"
+            "        Guest kernel.\n"
+            "  --mem=256\n"
+            "        Guest memory in MiB, a long\n"
+            "        sentence that has to wrap\n"
+            "        somewhere before the fortieth\n"
+            "        column\n");
+}
+
+TEST(HelpTest, AWordLongerThanTheLineStandsAlone) {
+  const std::string help =
+      FormatHelp("u", {{"x", "1", "short averyveryverylongword end", false},
+                       {"help", "", "Help.", false}},
+                 20);
+  EXPECT_EQ(help,
+            "u\n\nOptions:\n  --x=1\n        short\n"
+            "        averyveryverylongword\n        end\n"
+            "  --help\n        Help.\n");
+}
+
 }  // namespace
 }  // namespace microvm

@@ -1,6 +1,7 @@
 // microvm: boot a Linux guest (or a test guest) on KVM.
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -10,11 +11,14 @@
 #include "absl/debugging/symbolize.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "devices/pci_test_device.h"
 #include "vmm/cli.h"
+#include "vmm/version.h"
 #include "vmm/vm.h"
 
 ABSL_FLAG(std::string, kernel, "",
@@ -48,6 +52,34 @@ ABSL_FLAG(std::string, vfio, "",
 
 namespace {
 
+// Abseil prints it after "microvm: " (--helpfull); --help after the version.
+constexpr char kUsage[] =
+    "a small, fast KVM virtual machine monitor for VFIO passthrough.\n\n"
+    "usage: microvm --kernel bzImage [--initrd rootfs.cpio.gz] "
+    "[--cmdline TEXT] [--mem MiB]\n"
+    "               [--cpus N] [--vfio DDDD:BB:DD.F]... [options]\n"
+    "       microvm --help | --version";
+
+// microvm's own flags (the ones defined in this file), sorted by name, with
+// --help and --version; Abseil's library flags stay out (--helpfull has them).
+std::vector<microvm::FlagHelp> MicrovmFlags() {
+  std::vector<microvm::FlagHelp> flags;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (flag->Filename() != __FILE__) continue;
+    flags.push_back({std::string(name), flag->DefaultValue(), flag->Help(),
+                     flag->IsOfType<std::string>()});
+  }
+  flags.push_back({"help", "", "Print this help and exit (also -h; --helpfull "
+                   "adds the libraries' flags).", false});
+  flags.push_back({"version", "",
+                   "Print the version, the commit and the build mode and exit "
+                   "(also -V).",
+                   false});
+  std::sort(flags.begin(), flags.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  return flags;
+}
+
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "microvm: %s\n", std::string(status.message()).c_str());
   return 1;
@@ -69,11 +101,23 @@ int main(int argc, char** argv) {
   // A crash (a bug: it must never happen) prints where, not just a signal.
   absl::InitializeSymbolizer(argv[0]);
   absl::InstallFailureSignalHandler({});
-  absl::SetProgramUsageMessage(
-      "a small, fast KVM virtual machine monitor for VFIO passthrough.\n"
-      "usage: microvm --kernel bzImage [--initrd rootfs.cpio.gz] "
-      "[--cmdline ...] [--mem MiB] [--cpus N] [--vfio DDDD:BB:DD.F]...");
+  absl::SetProgramUsageMessage(kUsage);
+  // Abseil's own --version (and --helpfull's header) say the same.
+  absl::FlagsUsageConfig usage_config;
+  usage_config.version_string = microvm::VersionText;
+  absl::SetFlagsUsageConfig(usage_config);
   std::vector<char*> argv_list(argv, argv + argc);
+  const std::vector<char*> given(argv_list.begin() + 1, argv_list.end());
+  if (microvm::HasSwitch(given, "help") || microvm::HasSwitch(given, "h")) {
+    const std::string usage =
+        absl::StrCat("microvm ", microvm::build_info::kVersion, ": ", kUsage);
+    std::fputs(microvm::FormatHelp(usage, MicrovmFlags()).c_str(), stdout);
+    return 0;
+  }
+  if (microvm::HasSwitch(given, "version") || microvm::HasSwitch(given, "V")) {
+    std::fputs(microvm::VersionText().c_str(), stdout);
+    return 0;
+  }
   std::vector<std::string> vfio =
       microvm::ExtractRepeatedFlag(argv_list, "vfio");
   std::vector<char*> positional = absl::ParseCommandLine(

@@ -2,7 +2,7 @@
 # Runs one command inside a small nested machine that has a working /dev/kvm:
 # Debian's QEMU under TCG with nested SVM (-cpu EPYC,+svm), Debian's cloud
 # kernel with irqbypass, kvm and kvm-amd loaded, and a busybox initramfs.
-# (See /work/shared/ENVIRONMENT.md: boots in about 3 s; works on every
+# (See ../shared/ENVIRONMENT.md beside this repository: boots in about 3 s; works on every
 # machine here, with or without a host /dev/kvm.)
 #
 # Usage: nested_run.sh [options] -- COMMAND [ARG]...

@@ -60,6 +60,15 @@ TEST(PciTest, BarsDecodeWhereTheGuestPutsThem) {
   EXPECT_THAT(run.output, HasSubstr("pci_bars: ROM read through its BAR\n"));
 }
 
+// The INTx part counts interrupts exactly (tests/guests/pci_irq.c: "INTx
+// interrupts (no storm, none lost)": one per assertion, the handler lowers the
+// line at the device before the EOI). The host software KVM seen on 2026-12-04
+// (kvm_pvm) delivers one more than that (got 0x15, want 0x14), and so does a
+// bare KVM program with no microvm code doing the same sequence: the kernel's
+// IOAPIC, not microvm's INTx path (the nested machine's KVM delivers exactly
+// 20). kvm_probe checks that behaviour, so on such a host the runner takes the
+// nested machine instead of relaxing this count (README.md, "Tests that need
+// KVM").
 TEST(PciTest, IntxMsiAndMsixReachTheGuest) {
   size_t host_vectors = 99;
   GuestRun run = RunPciGuest(

@@ -27,7 +27,8 @@
 #
 # Usage: tools/lab/lab.sh [options] [SCENARIO...]     (default: boot)
 #   --microvm PATH     static microvm binary (default: build
-#                      //vmm:microvm_static with bazel $BAZEL_STARTUP_OPTS)
+#                      //vmm:microvm_static with bazel $BAZEL_STARTUP_OPTS
+#                      --config=release, the optimized release build)
 #   --kernel PATH      inner guest kernel (default: the cached Debian bzImage)
 #   --guests DIR       tiny guests (*.elf) for the passthrough scenarios (default:
 #                      tests/guests next to the microvm binary)
@@ -60,7 +61,7 @@ SELF_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly SELF_DIR
 readonly NESTED_RUN="${SELF_DIR}/../../tests/nested/nested_run.sh"
 # Insmod order after KVM's: vfio_virqfd is its own module in 6.1 kernels and
-# part of vfio.ko from 6.2 on (see /work/shared/ENVIRONMENT.md).
+# part of vfio.ko from 6.2 on (see ../shared/ENVIRONMENT.md beside this repository).
 readonly VFIO_MODULES=(drivers/vfio/vfio drivers/vfio/vfio_iommu_type1
   drivers/vfio/vfio_virqfd drivers/vfio/pci/vfio-pci-core drivers/vfio/pci/vfio-pci)
 readonly PASSTHROUGH_IDS=(1234:11e8 1af4:1110 1b36:0010)
@@ -161,12 +162,15 @@ kernel="${kernel:-${CACHE}/kernel/vmlinuz}"
 if [[ -z ${microvm} ]]; then
   # shellcheck disable=SC2206 # startup options are separate words on purpose.
   bazel_cmd=(bazel ${BAZEL_STARTUP_OPTS:-})
-  echo "${ME}: building //vmm:microvm_static" >&2
-  (cd "${SELF_DIR}/../.." && "${bazel_cmd[@]}" build //vmm:microvm_static //tests/guests:guests //bench:dma_bare //bench:latency) >&2 ||
-    die "bazel build //vmm:microvm_static //tests/guests:guests //bench:dma_bare //bench:latency failed"
-  microvm="$(cd "${SELF_DIR}/../.." && "${bazel_cmd[@]}" info bazel-bin 2>/dev/null)/vmm/microvm_static"
+  echo "${ME}: building //vmm:microvm_static (the release build, -c opt)" >&2
+  (cd "${SELF_DIR}/../.." && "${bazel_cmd[@]}" build --config=release //vmm:microvm_static //tests/guests:guests //bench:dma_bare //bench:latency) >&2 ||
+    die "bazel build --config=release //vmm:microvm_static //tests/guests:guests //bench:dma_bare //bench:latency failed"
+  microvm="$(cd "${SELF_DIR}/../.." && "${bazel_cmd[@]}" info --config=release bazel-bin 2>/dev/null)/vmm/microvm_static"
 fi
 [[ -x ${microvm} ]] || die "no microvm binary at ${microvm}"
+# Which build every scenario (and every LAB-BENCH number) ran: bench/report.sh
+# reads this line from the log.
+echo "${ME}: microvm build: $("${microvm}" --version | tr '\n' ' ' | sed 's/ $//')"
 # Tiny guests for the passthrough scenarios (tests/guests/*.elf): next to
 # microvm in bazel-bin or in a test's runfiles, unless --guests says where.
 [[ -n ${guests} ]] || guests="$(dirname "${microvm}")/../tests/guests"
