@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // An address space of non-overlapping ranges, each served by one device.
 // The VMM has two: port I/O (16-bit addresses) and MMIO (guest physical).
 // Lookup is an ordered-map search for the last range starting at or below the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // EventLoop on epoll. Run() dispatches on the calling thread until Stop().
 #ifndef MICROVM_BASE_EPOLL_LOOP_H_
 #define MICROVM_BASE_EPOLL_LOOP_H_

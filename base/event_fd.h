@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Move-only eventfd: the currency between devices, KVM (irqfd, ioeventfd)
 // and VFIO (interrupt triggers).
 #ifndef MICROVM_BASE_EVENT_FD_H_

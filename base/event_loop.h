@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The VMM's event loop, as devices see it: register an fd, get a callback on
 // the loop thread when it is ready. Adding a device never edits the loop.
 #ifndef MICROVM_BASE_EVENT_LOOP_H_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Lets a device put host memory straight into the guest's physical address
 // space (a KVM memslot), so guest accesses there never exit: how vfio-pci
 // maps a device BAR's mmap into the guest. Devices never see KVM.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one thin layer through which microvm issues ioctls on /dev/kvm, VM,
 // vCPU and VFIO fds. Errors name the ioctl and keep errno, so "KVM_CREATE_VM:
 // Device or resource busy (errno 16)" reaches the user instead of a bare -1.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // How devices raise interrupts without knowing KVM. The VMM hands each device
 // an IrqLine bound to a GSI (an IOAPIC pin for ISA and PCI INTx).
 #ifndef MICROVM_BASE_IRQ_H_

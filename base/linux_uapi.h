@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Include Linux UAPI headers (KVM, VFIO) through here, never directly.
 //
 // The 6.1 UAPI headers declare flexible arrays with __DECLARE_FLEX_ARRAY,

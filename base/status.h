@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Errors are values: every call that can fail returns absl::Status or
 // absl::StatusOr<T>. These helpers keep call sites short and messages uniform.
 #ifndef MICROVM_BASE_STATUS_H_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Move-only owner of a file descriptor.
 #ifndef MICROVM_BASE_UNIQUE_FD_H_
 #define MICROVM_BASE_UNIQUE_FD_H_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // microvm's latency benchmarks (bench/README.md): Google Benchmark's flags
 // (--benchmark_filter, --benchmark_out=FILE --benchmark_out_format=json, ...)
 // plus the flags below.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "bench/bench_vm.h"
 
 #include <x86intrin.h>

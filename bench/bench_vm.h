@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A one-vCPU VM for the latency benchmarks, running bench/guests/bench.c.
 // It is assembled from microvm's own pieces (KvmVm, GuestMemory, the ELF
 // loader, the long-mode set-up, IrqRouter, Bus, VcpuThread) like vmm/vm.cc

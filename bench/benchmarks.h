@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The benchmark groups (each *_bench.cc says what it measures), registered
 // by bench_main.cc in this order.
 #ifndef MICROVM_BENCH_BENCHMARKS_H_

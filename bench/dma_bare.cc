@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The baseline of the DMA-map benchmark (tools/lab/scenarios/bench_dma.sh):
 // what mapping guest RAM for a device costs with nothing but the kernel's
 // VFIO interface. Opens the container and the IOMMU group, maps N MiB of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Exits to user space and ioeventfd notifications, timed by the guest.
 //
 //   PioExit/bare, MmioExit/bare   the baselines: a bare KVM_RUN loop on the

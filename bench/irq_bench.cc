@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Interrupt injection seen from inside the guest: the guest timestamps its
 // request (a write to an ioeventfd), a host thread woken by the eventfd
 // injects, and the guest's handler timestamps its first instruction.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Google Benchmark JSON to one line per benchmark run (and aggregate):
 # tab-separated key=value fields, first file=N (which input file, from 1),
 # with name= (run_name without its /iterations:... suffix) after run_name.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // VMM memory overhead: the resident memory of every mapping of a running
 // microvm process that is not guest RAM, counted the way Firecracker's
 // memory-overhead test does (the sum of Rss over /proc/PID/smaps, guest

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Device passthrough (devices/vfio_pci) latencies: registered only with
 // --vfio=BDF, a host PCI function bound to vfio-pci that is QEMU's edu
 // device (1234:11e8): in the lab machine (tools/lab/scenarios/

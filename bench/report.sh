@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Turns Google Benchmark JSON from //bench:latency into OUT_DIR/report.md
 # (a table: median, p99, ratio of the medians to the baseline each benchmark
 # names in its label) and plots OUT_DIR/latency.png and OUT_DIR/startup.png

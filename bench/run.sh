@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs microvm's whole latency-benchmark suite and writes the report:
 #   bench/out/results.json   Google Benchmark JSON (//bench:latency)
 #   bench/out/report.md      table: median, p99, ratio to each baseline

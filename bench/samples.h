@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Hands latency samples to Google Benchmark: one iteration per sample, its
 // time set by hand (UseManualTime), so the JSON's real_time is their mean;
 // their distribution goes into counters: p50_us, p99_us, max_us, samples,

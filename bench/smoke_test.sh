@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Runs every latency benchmark with a handful of samples and checks the
 # Google Benchmark JSON: 20 benchmarks, none failed, the 17 latency ones
 # with a positive median and no lost sample, the two memory ones with a

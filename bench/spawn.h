@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Starting the microvm binary from a benchmark: posix_spawn with chosen
 // stdio, and waiting for its exit status.
 #ifndef MICROVM_BENCH_SPAWN_H_

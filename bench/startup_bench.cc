@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // VMM start-up: from the start to the guest's first instruction, with
 // bench/guests/startup.S, whose first instruction writes port 0x80 and whose
 // next ones print "S" on COM1 and power off.

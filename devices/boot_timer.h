@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Boot timer: the guest marks a boot milestone by writing one byte to an MMIO
 // page (layout::kBootTimerAddr); microvm reports when that happened, measured
 // from its own start, so start-to-init is timed by the VMM and not by

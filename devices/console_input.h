@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Feeds host input (normally stdin) to the guest's serial port.
 //
 // Watches the fd through the EventLoop, reads what is there into a small

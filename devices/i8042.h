@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Just enough of the PC's i8042 keyboard controller for Linux to probe it
 // quickly and for a guest to reset the machine through it.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // An emulated PCI function for microvm's own tests: every BAR type, an
 // expansion ROM, INTx, MSI and MSI-X, each reachable and observable from a
 // tiny guest. It is the emulated counterpart of the devices the lab passes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "devices/pci_test_device.h"
 
 #include <cstring>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ACPI hardware-reduced sleep registers (ACPI 6.4 section 4.8.3.7,
 // "Sleep Control and Status Registers"), as one 8-bit I/O port at 0x3C0.
 //

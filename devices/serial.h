@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A 16550A UART, as the PC's COM1 (I/O ports 0x3F8-0x3FF, IRQ 4).
 //
 // Register semantics follow the National Semiconductor PC16550D datasheet

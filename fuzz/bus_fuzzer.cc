@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fuzzes base/bus.h against a model: registering ranges (overlapping and
 // wrapping ones must be rejected), unregistering them, and dispatching
 // accesses of 1-8 bytes at any address. Every result is compared with what

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fuzzes the bzImage header checks, placement and loading with the input as
 // the kernel file's contents (vmm/boot/bzimage.h).
 #include <asm/bootparam.h>

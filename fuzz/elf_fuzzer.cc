@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fuzzes the ELF64 loader with the input as the kernel file's contents
 // (vmm/boot/elf.h).
 #include <asm/bootparam.h>

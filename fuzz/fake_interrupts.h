@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // An interrupt controller for fuzz targets, so device models run without
 // KVM. Its MSI vectors remember whether they are enabled: triggering a
 // disabled one (an irqfd that is not attached) is a device-model bug.

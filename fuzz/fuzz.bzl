@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """fuzz_target: one libFuzzer target and its corpus replay test.
 
 For NAME it declares

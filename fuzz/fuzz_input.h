@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reading a fuzzer's input as a stream of small integers. Running out of
 // bytes yields zeros, so every input is a complete (if short) program.
 #ifndef MICROVM_FUZZ_FUZZ_INPUT_H_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // 64 MiB of guest RAM shared by every input of a boot-image fuzzer: made
 // once, because mapping RAM per input would dominate the run time. Big
 // enough for a relocatable kernel with a few MiB of init_size above

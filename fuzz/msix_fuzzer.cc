@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fuzzes the MSI-X capability and table (pci/msix.h): table and PBA reads
 // and writes at any offset and size, Message Control writes through config
 // space (Enable, Function Mask), and device-side Fire(). The action stream

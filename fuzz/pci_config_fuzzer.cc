@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fuzzes PCI configuration access end to end: the root complex's CF8/CFC
 // ports and ECAM window (pci/root_complex.h), the config space and header
 // behind them (pci/config_space.h, pci/pci_header.h), and two emulated test

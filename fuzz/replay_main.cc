@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Runs a fuzz target over checked-in inputs without libFuzzer, so the normal
 // gcc build regression-tests every target on its seed corpus and crash
 // reproducers. Usage: replay [--expect=N] DIR_OR_FILE...; every regular file

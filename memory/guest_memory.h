@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Guest RAM: anonymous host mappings placed in guest-physical space according
 // to memory/layout.h. This layer knows nothing of KVM or VFIO; the VMM turns
 // regions() into memslots and, later, into VFIO DMA mappings.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Guest physical address map, shared by every layer. The PC conventions
 // (ISA hole, EBDA, 32-bit PCI hole below 4 GiB) are what Linux expects.
 #ifndef MICROVM_MEMORY_LAYOUT_H_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Firmware-style BAR placement, as pure logic: given every BAR's type and
 // size, pick addresses in the windows the VMM reserved for PCI. PciRoot's
 // AssignBars() sizes the BARs through config space and programs the result.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A PCI function's configuration space as data: a register image, a mask of
 // the bits the guest may write, a mask of the bits it clears by writing 1
 // (RW1C), and the capability chain. Everything generic about a guest config

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // PCI INTx lines are level-triggered and shared: several functions may
 // drive one IOAPIC input, which is asserted while any of them asserts it
 // (wired-OR, PCI Local Bus 3.0 2.2.6). SharedIrqLine does the OR in the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The MSI capability (PCI Local Bus 3.0 6.8.1) as a state machine over the
 // registers it owns in a ConfigSpace. The guest's masked write lands in the
 // image first (ConfigSpace::Write via PciHeader::Write); the device then

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What MSI and MSI-X emulation report to the device that owns the vectors.
 // Both capability models are pure state machines: a guest write goes in, a
 // list of MsiActions comes out, and the device applies them to its

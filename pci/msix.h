@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // MSI-X (PCI Local Bus 3.0 6.8.2): the capability in config space and the
 // one MsixTable class every device uses (emulated devices and vfio-pci
 // alike). Both are pure state machines: guest accesses go in, MsiActions

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A PCI function as PciRoot sees it: config accesses in, "which BARs moved"
 // out, and hooks to put a BAR on (or take it off) a bus. Emulated devices
 // keep the defaults for MapBar/UnmapBar (a BusDevice per BAR on the PIO or

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The type-0 configuration header (PCI Local Bus 3.0 6.1-6.2), implemented
 // once for every device: IDs, command/status semantics, BARs with the sizing
 // protocol, the expansion ROM BAR and the interrupt registers. A device owns

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "pci/root_complex.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The PCI root complex: bus 0 with up to 32 single-function devices, a host
 // bridge at 00:00.0, configuration access mechanism #1 (ports 0xCF8-0xCFF,
 // PCI Local Bus 3.0 3.2.2.3.2) and ECAM (PCI Express Base 3.0 7.2.2). It

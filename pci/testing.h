@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fakes for pci/ unit tests: an interrupt controller that records lines.
 #ifndef MICROVM_PCI_TESTING_H_
 #define MICROVM_PCI_TESTING_H_

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """kvm_test: a test that needs /dev/kvm.
 
 kvm_test(name, srcs, deps, ...) builds `<name>_bin`, a fully static

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the libFuzzer targets in fuzz/ with clang, ASan and UBSan
 # (--config=fuzz in .bazelrc) and runs each for a while, starting from its
 # checked-in seed corpus (fuzz/corpus/<target>/). New inputs go to a working
@@ -28,7 +29,7 @@ seconds=30 targets=()
 while (($#)); do
   case "$1" in
     --seconds) [[ $# -ge 2 ]] || die "--seconds wants a number"; seconds="$2"; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '3,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option '$1' (try --help)" ;;
     *) targets+=("$1"); shift ;;
   esac

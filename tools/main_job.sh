@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # The main job: prepare the machine, build microvm, then
 #  1. boot the tiny hello guest and show its serial output (a quick first
 #     check): on the host's /dev/kvm when kvm_probe passes there (and

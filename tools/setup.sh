@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Prepares a Debian 12 machine to build and test microvm. Idempotent: every
 # step checks whether it is already done.
 #
@@ -38,7 +39,7 @@ refresh_kernel=0
 for arg in "$@"; do
   case "${arg}" in
     --refresh-kernel) refresh_kernel=1 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '3,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '${arg}' (try --help)" ;;
   esac
 done

@@ -1,7 +1,9 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Every test of microvm, the README's "all tests" command and what CI runs:
 #
-#  1. tools/setup.sh (Debian packages, the nested machine's kernel);
+#  1. tools/setup.sh (Debian packages, the nested machine's kernel), then a
+#     check that every source file starts with its SPDX license line;
 #  2. bazel test //...                        the whole suite, lab included,
 #     and the tiny-guest tests again under valgrind memcheck (*_valgrind);
 #  3. bazel test --config=release //...     the whole suite again, built as
@@ -36,7 +38,7 @@ while (( $# )); do
     --quick) quick=1; shift ;;
     --fuzz-seconds) fuzz_seconds="$2"; shift 2 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '3,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "${ME}: error: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -59,6 +61,20 @@ stage() {  # $1: name; the rest: the command
 # shellcheck disable=SC2086 # startup options are separate words on purpose.
 bazel_test() { bazel ${BAZEL_STARTUP_OPTS:-} test --keep_going --curses=no "$@" "${extra[@]}"; }
 
+# Every tracked source file carries the license line (LICENSE: Apache-2.0) in
+# its first two lines (after a #! line).
+spdx_check() {
+  local missing
+  missing=$(git ls-files -- '*.cc' '*.h' '*.c' '*.S' '*.ld' '*.sh' '*.bzl' '*.bazel' '*.awk' \
+              'BUILD' 'WORKSPACE' '.bazelrc' '.ci/run' |
+            while IFS= read -r f; do
+              head -n 2 "$f" | grep -q 'SPDX-License-Identifier: Apache-2.0' || echo "$f"
+            done)
+  [[ -z ${missing} ]] && return 0
+  echo "${ME}: error: no 'SPDX-License-Identifier: Apache-2.0' line at the top of:" $missing >&2
+  return 1
+}
+if git rev-parse --git-dir >/dev/null 2>&1; then stage "license headers" spdx_check; fi
 stage "all tests" bazel_test //...
 if ((quick == 0)); then
   stage "release (-c opt)" bazel_test --config=release //...

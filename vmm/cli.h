@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Command-line validation: pure functions from flag values to a VmConfig, so
 // every rule is unit-tested without KVM.
 #ifndef MICROVM_VMM_CLI_H_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The VM's interrupt controller as devices see it (base/irq.h), on KVM's
 // in-kernel IOAPIC/PIC and GSI routing: IOAPIC lines through KVM_IRQ_LINE,
 // MSI vectors as GSIs with MSI routes, fired through irqfd so a kernel

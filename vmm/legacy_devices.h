@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The PC legacy devices every microvm guest gets: COM1, the i8042 (for the
 // reset line) and the ACPI sleep control register (power-off). The PIT and
 // the speaker port 0x61 are KVM's (KVM_CREATE_PIT2).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // microvm: boot a Linux guest (or a test guest) on KVM.
 #include <signal.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Hands out KVM memslots: guest RAM at start-up, and device memory (vfio-pci
 // BAR mmaps) while the guest runs, through the GuestMapper interface.
 #ifndef MICROVM_VMM_MEMSLOTS_H_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // VFIO passthrough for one VM: the container shared by every device, all of
 // guest RAM mapped for DMA before the guest runs, and the vfio-pci devices
 // added to the root complex.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The x86 platform KVM provides in the kernel, set up in the order KVM needs:
 // TSS and identity-map pages, the irqchip (PIC pair, IOAPIC, LAPICs), the PIT,
 // then the PC's interrupt routing. Shared by the VM and the benchmarks.

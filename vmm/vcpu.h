@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One thread per vCPU: KVM_RUN in a loop, PIO and MMIO exits dispatched to the
 // buses, everything else either ignored (kicks) or ending the VM with a
 // message that says what the guest did.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What a microvm binary is: its version (the top-level VERSION file), the
 // commit it was built from (Bazel's workspace status,
 // tools/build/workspace_status.sh) and how it was built (Bazel's compilation

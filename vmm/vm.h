@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A whole virtual machine: KVM VM and vCPUs, guest memory, the PIO and MMIO
 // buses, legacy devices and the event loop, built in set-up order by Create().
 #ifndef MICROVM_VMM_VM_H_

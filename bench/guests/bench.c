@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The latency-benchmark guest: runs the ops of protocol.h as the host posts
  * them, timing each sample with RDTSC, until BENCH_OP_QUIT.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Shared by the assembly-only benchmark guests (startup.S, idle.S):
  * halt_forever parks the vCPU with interrupts off, and a guest_main for the
  * runtime that tiny_guest links in (its _start never runs: entry.ld makes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The memory benchmark's guest: prints "I" on COM1 and halts with
  * interrupts off, so microvm sits still (its vCPU thread blocked in
  * KVM_RUN) while the benchmark reads its /proc/PID/smaps. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The passthrough-latency guest: QEMU's edu device (1234:11e8) given to the
  * guest with `microvm --vfio <bdf>`, driven over the serial console by
  * bench/passthrough_bench.cc in the lab machine.

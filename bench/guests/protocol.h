@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* What the bench guest (bench/guests/bench.c) and the host side
  * (bench/bench_vm.cc and the *_bench.cc files) agree on. Plain C, included
  * by both.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The start-up benchmark's guest: its very first instruction writes the
  * debug port 0x80 (the in-process benchmark timestamps that exit), the next
  * ones print "S" on COM1 (the microvm binary's benchmark timestamps that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The legacy VFIO container (/dev/vfio/vfio) with the type1 IOMMU: one per
 // VM, shared by every passed-through device and every IOMMU group, holding
 // the VM's DMA mappings. (Documentation/driver-api/vfio.rst, "VFIO Usage

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The container/group/device flow against a fake kernel: every VFIO ioctl
 // goes to FakeVfio through ScopedIoctlOverride; /dev/vfio and /sys are
 // fake trees in TEST_TMPDIR.

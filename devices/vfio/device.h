@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A device opened through the legacy container/group API
 // (VFIO_GROUP_GET_DEVICE_FD): the DeviceBackend the PCI layer uses.
 #ifndef MICROVM_DEVICES_VFIO_DEVICE_H_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The interface between the two VFIO layers (STYLE.md pattern 8): what the
 // PCI-device layer needs from a passed-through device. The legacy
 // container/group API implements it (devices/vfio/device.h); iommufd or

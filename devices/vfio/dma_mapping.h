@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Move-only owner of one VFIO_IOMMU_MAP_DMA mapping: device DMA to
 // [iova, iova+size) reaches the host memory given at creation until the
 // owner goes (VFIO_IOMMU_UNMAP_DMA).

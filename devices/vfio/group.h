@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One IOMMU group (/dev/vfio/N) attached to a Container. Created by the
 // Container; shared by the devices of the group. Its destructor detaches
 // it (VFIO_GROUP_UNSET_CONTAINER) before closing, and it keeps the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Makes all of guest RAM reachable by passed-through devices: IOVA equals
 // guest-physical address, so a guest driver programs its device with the
 // addresses it knows.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Plain descriptions of a VFIO device (regions, interrupts) and of the type1
 // IOMMU, parsed from the buffers the kernel fills, capability chains
 // included. Pure logic: tests feed synthetic buffers.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Checks a planned DMA mapping against what the IOMMU accepts: page-size
 // alignment (VFIO_IOMMU_GET_INFO iova_pgsizes) and the valid IOVA ranges
 // (VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE; the holes are reserved regions such

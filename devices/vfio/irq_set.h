@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Builds the variable-length argument of VFIO_DEVICE_SET_IRQS (vfio.h:
 // struct vfio_irq_set followed by `count` data items). Pure logic.
 #ifndef MICROVM_DEVICES_VFIO_IRQ_SET_H_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Move-only owner of an mmap of (part of) a VFIO device region; munmaps in
 // its destructor.
 #ifndef MICROVM_DEVICES_VFIO_REGION_MAPPING_H_

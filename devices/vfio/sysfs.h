@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What sysfs says about a PCI device before VFIO is asked: does it exist,
 // which IOMMU group holds it, which driver owns it and its group mates.
 // The sysfs root is a parameter so tests run on a fake tree. Every error a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The VFIO layer on the kernel's real vfio-pci driver: QEMU's edu device
 // (docs/specs/edu.rst) in the nested machine that vfio_edu_test.sh boots,
 // behind an emulated Intel IOMMU. Proves region access (pread and mmap),

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs vfio_edu_test_bin inside the nested machine (tests/nested/nested_run.sh)
 # with an emulated Intel IOMMU and QEMU's edu device behind a PCIe root port
 # (so vfio-pci can reset it with a secondary bus reset), and the VFIO

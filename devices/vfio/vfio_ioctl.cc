@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "devices/vfio/vfio_ioctl.h"
 
 #include <utility>

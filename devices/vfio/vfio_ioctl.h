@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Every ioctl of the VFIO layer goes through VfioIoctl, which forwards to
 // base/ioctl.h (error names the ioctl, keeps errno). Tests replace it with
 // ScopedIoctlOverride to play the kernel's part (the way rust-vmm

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Which parts of a passed-through BAR go straight into the guest (a KVM
 // memslot over the VFIO region's mmap, no exits) and which trap. Pure logic.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The host side of a passed-through function's interrupts: which VFIO
 // interrupt index is on, the eventfds handed to VFIO, and the guest
 // routes (MsiVectors, the INTx irqfd) behind them. MSI and MSI-X apply the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fakes for vfio-pci unit tests: a DeviceBackend over an in-memory config
 // space and BARs that records what the PCI layer asks of VFIO, an
 // interrupt controller with MSI vectors, a guest mapper and an event loop

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vfio-pci: a host PCI function passed through to the guest (the PCI-device
 // layer of STYLE.md pattern 8, on top of vfio::DeviceBackend).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "devices/vfio_pci/vfio_pci_device.h"
 
 #include <cstring>

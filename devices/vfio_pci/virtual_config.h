@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The guest's view of a passed-through function's config space: the
 // device's own registers with the parts a guest must not reach (or that
 // the VMM owns) virtualized, as QEMU hw/vfio/pci.c does. Pure logic: the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Table-driven: each bad input must end microvm with a non-zero status and
 // exactly one line on stderr that names the problem, without a crash (no
 // signal), without leaking child processes (the binary creates none before

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Writes the boot timer's init marker (devices/boot_timer.h) and then
  * another one, as a Linux init would, and powers off. */
 #include "guest.h"

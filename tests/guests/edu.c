@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* QEMU's edu device (1234:11e8, docs/specs/edu.rst) passed through with
  * `microvm --vfio <bdf>` (devices/vfio_pci): run in the lab machine, where
  * edu is bound to vfio-pci.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Jumps to an address with no RAM behind it (an MMIO hole): KVM cannot fetch
  * instructions from there and reports an internal (emulation) error, which
  * the VMM must turn into a failed run, not a hang or a crash. */

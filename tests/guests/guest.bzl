@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tiny_guest: a freestanding x86-64 ELF test guest for microvm.
 
 The guest is compiled by a genrule that calls gcc directly rather than by

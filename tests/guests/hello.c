@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The smallest guest: one line on the serial console, then power off. */
 #include "guest.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Helpers shared by the hostile guests (hostile_*.c); see runtime/guest.h. */
 #include "guest.h"
 

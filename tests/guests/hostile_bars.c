@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* BAR reprogramming against the PCI test device (devices/pci_test_device.h):
  * every BAR (and the ROM) moved over guest RAM (address 0, the guest's own
  * canary buffer, its code at 2 MiB), over each other, over the IOAPIC,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Config space storm: every offset (0..4095) at every size (1, 2, 4 and 8)
  * of the configuration space of present and absent functions, through ECAM,
  * and every register byte (0..255) through CF8/CFC at every data port

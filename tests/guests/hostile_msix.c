@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* MSI-X (and MSI) garbage against the PCI test device
  * (devices/pci_test_device.h):
  *  - PRNG values into every dword of every MSI-X table entry and the PBA

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* PIO and MMIO storm: a PRNG picks an access (read or write, 1/2/4 bytes
  * for ports, 1/2/4/8 for memory, a garbage value) and a random port
  * (0..0xffff) or a random address in one of the holes of the guest-physical

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* PIT channel 0 interrupts through the IOAPIC.
  *
  * ISA IRQ 0 reaches the IOAPIC on the pin the MP table's interrupt source

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* LAPIC timer: periodic mode delivers a stream of interrupts, one-shot mode
  * exactly one. Prints
  *   lapic_timer: periodic ticks=N elapsed_us=E lapic_per_us=F

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* BAR programming and decode against the PCI test device
  * (devices/pci_test_device.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* PCI enumeration of bus 0 through both configuration mechanisms.
  *
  * Expects microvm's root complex with the host bridge at 00:00.0 and at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* INTx, MSI and MSI-X from the PCI test device (devices/pci_test_device.h),
  * in the BARs the VMM assigned.
  *

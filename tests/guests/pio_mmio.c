@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Port I/O and MMIO with every access size, against a test device.
  *
  * Protocol with //tests/vm:vm_test (PatternDevice there):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Powers the VM off through the ACPI sleep control register (the runtime
  * does it when guest_main returns; this guest does it explicitly). */
 #include "guest.h"

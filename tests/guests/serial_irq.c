@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Interrupt-driven COM1: transmits with THRE interrupts only, then receives a
  * line from the host with RX interrupts and echoes it back, the same way.
  *

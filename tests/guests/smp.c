@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* SMP bring-up: the BSP finds the processors in the MP table and starts each
  * AP with INIT-SIPI-SIPI; every AP reaches long mode through the trampoline
  * and checks in. Prints, besides one line per AP,

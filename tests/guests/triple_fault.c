@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Triple-faults on purpose: with an empty IDT, #UD cannot be delivered
  * (#GP), nor can that (#DF), and the CPU shuts down (SDM Vol. 3A 6.15,
  * "Interrupt 8"). The VMM must end the run with an error, not hang. */

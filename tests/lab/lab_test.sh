@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # One lab scenario as a Bazel test: runs tools/lab/lab.sh from the runfiles
 # tree (the working directory of a Bazel test) with the microvm built here.
 # Passes only when the scenario reported LAB-RESULT ... PASS (lab.sh's exit

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # PID 1 of the nested test machine (busybox sh). Packed into the base
 # initramfs by nested_run.sh; any change here rebuilds that cached base.
 #

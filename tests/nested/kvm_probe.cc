@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // kvm_probe: decides whether this machine's /dev/kvm can run microvm's tests.
 //
 // Opens /dev/kvm, checks the API version and every capability microvm relies

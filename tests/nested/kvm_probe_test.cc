@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // kvm_probe against the KVM the runner chose (host or nested): it passes
 // there (else the runner would not have come here), its level-triggered
 // interrupt check counts one delivery per assertion, and that check does

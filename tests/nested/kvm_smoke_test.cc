@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Self-test of the KVM test runner (run_kvm_test.sh): proves that a kvm_test
 // binary finds a working /dev/kvm, wherever the runner chose to run it (host
 // or nested machine), and that gtest results come back to Bazel.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs one command inside a small nested machine that has a working /dev/kvm:
 # Debian's QEMU under TCG with nested SVM (-cpu EPYC,+svm), Debian's cloud
 # kernel with irqbypass, kvm and kvm-amd loaded, and a busybox initramfs.
@@ -75,7 +76,7 @@ while (( $# )); do
     --append) append="$2"; shift 2 ;;
     --prepare) prepare=1; shift ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '3,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (try --help)" ;;
   esac
 done

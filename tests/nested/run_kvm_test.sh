@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # The KVM test runner: the sh_test that tests/kvm_test.bzl wraps around every
 # test binary needing /dev/kvm.
 #

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Whole-VM test helper: boots a tiny PCI guest (tests/guests/*.elf) with PCI
 // test devices (devices/pci_test_device.h) in slots 1..n, runs it to the end
 // under a watchdog and collects its console. Used by tests/pci and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Whole-VM PCI tests: each test boots a tiny PCI guest (tests/guests/pci_*.c)
 // with PCI test devices (devices/pci_test_device.h) on the VM's root complex
 // and checks the guest's verdict ("PASS <name>", no "FAIL") and what the

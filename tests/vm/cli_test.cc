@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Tests of the microvm command line as a user runs it: vmm/microvm_static as
 // a child process with the tiny guests, checking its exit status, stdout (the
 // guest's serial console) and stderr.

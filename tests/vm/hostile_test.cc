@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Hostile guests (tests/guests/hostile_*.c) against the PCI test device
 // (devices/pci_test_device.h) on microvm's root complex: storms of config
 // space, BAR, MSI-X, port and memory accesses. The VMM is this test process,

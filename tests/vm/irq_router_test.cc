@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // IrqRouter on real KVM: MSI routes up to KVM's limit, and what a rejected
 // routing table leaves behind (nothing: the routes in use keep working).
 #include "vmm/irq_router.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Test helper: runs a VM with a watchdog so a guest that hangs ends the test
 // with a clear failure instead of a Bazel timeout.
 #ifndef MICROVM_TESTS_VM_RUN_BOUNDED_H_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A VM's end leaves nothing behind: in one process, after a warm-up, the
 // open file descriptors (/proc/self/fd), threads (/proc/self/task) and
 // memory mappings (/proc/self/maps) are snapshotted; then VMs end every way

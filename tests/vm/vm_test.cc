@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Whole-VM tests through the in-process API (vmm/vm.h): each test boots one
 // of the tiny guests in tests/guests, captures its serial console through a
 // pipe, and checks both what the guest reports ("PASS <name>") and what the

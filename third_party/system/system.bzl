@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Wraps Debian's Abseil, GoogleTest, GoogleMock and Google Benchmark.
 
 The libraries live in /usr; this repository rule writes cc_library targets

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Writes vmm/build_info.cc (genrule build_info in vmm/BUILD.bazel) to stdout.
 # Usage: gen_build_info.sh VERSION_FILE STABLE_STATUS_FILE COMPILATION_MODE
 set -euo pipefail

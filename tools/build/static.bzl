@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Link options for programs that must run on a bare busybox system.
 
 Fully static normally; dynamic under the sanitizer configs (whose runtimes

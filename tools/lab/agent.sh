@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck disable=SC2317,SC2034 # the scenarios call these functions and read these variables.
 # The lab agent: runs as the command of the lab machine (busybox sh, started
 # by tools/lab/lab.sh through tests/nested/nested_run.sh). It

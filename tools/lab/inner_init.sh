@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # PID 1 of the lab's innermost guest: the Linux that microvm boots inside the
 # lab machine. Packed by tools/lab/make_inner_initramfs.sh; a change here
 # makes a new cached initramfs (the cache key is a hash of the contents).

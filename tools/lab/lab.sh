@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # The lab: try microvm's passthrough set-up on a laptop with no spare device.
 #
 # Starts the nested machine of tests/nested/nested_run.sh (Debian's QEMU under
@@ -117,7 +118,7 @@ while (( $# )); do
     --inner-log) quiet=0; shift ;;
     --list) ls "${SELF_DIR}/scenarios" | sed 's/\.sh$//'; exit 0 ;;
     -v) export MICROVM_NESTED_VERBOSE=1; shift ;;
-    -h|--help) sed -n '2,/^set -euo pipefail$/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '3,/^set -euo pipefail$/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option '$1' (try --help)" ;;
     *) scenarios+=("$1"); shift ;;
   esac

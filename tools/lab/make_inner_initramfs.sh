@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the lab's innermost guest initramfs (busybox-static + inner_init.sh
 # as /init, gzip-compressed newc cpio) and prints its path. Cached under
 # $MICROVM_CACHE/lab/ (default /var/tmp/microvm-cache) keyed by a hash of

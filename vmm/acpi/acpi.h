@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Puts microvm's ACPI tables into guest memory. The entry point for the VMM:
 //
 //   MVM_ASSIGN_OR_RETURN(uint64_t rsdp, acpi::WriteAcpiTables(mem, config));

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A small ACPI Machine Language encoder (ACPI 6.4 chapter 20, "ACPI Machine
 // Language Specification"), enough for a microvm DSDT: data objects, names,
 // packages, devices, scopes, methods that return a value, and the resource

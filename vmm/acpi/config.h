@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What the VMM tells the ACPI table builders about the machine.
 #ifndef MICROVM_VMM_ACPI_CONFIG_H_
 #define MICROVM_VMM_ACPI_CONFIG_H_

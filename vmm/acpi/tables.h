@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ACPI tables for a hardware-reduced ACPI machine (ACPI 6.4 section 4.1): no
 // PM1 blocks, GPEs, SCI or FACS; power-off through the sleep control
 // register (devices/power.h). Each builder returns a complete table with its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Linux x86 bzImage: header checks and loading for the 64-bit boot protocol
 // (Linux Documentation/arch/x86/boot.rst). Only the protected-mode part is
 // loaded; the real-mode setup code never runs, the VMM enters the kernel's

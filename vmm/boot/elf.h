@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ELF64 x86-64 executables: an uncompressed Linux vmlinux or a test guest.
 // Each PT_LOAD segment is copied to its physical address (p_paddr); the
 // guest is entered in 64-bit mode at the entry point with RSI at the zero

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reading the files a guest boots from (kernel, initrd), with errors that
 // name the file, say what is wrong with it and what to do.
 #ifndef MICROVM_VMM_BOOT_IMAGE_FILE_H_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Loading a guest kernel: the one call the VMM makes to get from a kernel
 // file (bzImage or ELF64), an optional initrd and a command line to guest
 // memory ready for the 64-bit entry: kernel, zero page, command line, initrd,

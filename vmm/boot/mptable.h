@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Intel MultiProcessor Specification 1.4 tables: how Linux finds the vCPUs,
 // the IOAPIC and the ISA (and later PCI INTx) interrupt routing without
 // ACPI. Written into the EBDA at layout::kMpTableAddr, where Linux scans for

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "vmm/boot/test_images.h"
 
 #include <asm/bootparam.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Test inputs for the boot loaders: synthetic bzImage and ELF files built
 // in memory, temporary files, and the real Debian kernel that
 // tools/setup.sh caches.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The parts of the Linux zero page (struct boot_params) that do not depend on
 // the kernel's file format: the e820 memory map, the command line and the
 // initrd placement. bzimage.h and elf.h fill in the setup header and say

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // RAII owners for the KVM system fd, a VM fd and vCPU fds. Every KVM ioctl in
 // microvm is issued from here (through base/ioctl.h).
 #ifndef MICROVM_VMM_KVM_KVM_H_

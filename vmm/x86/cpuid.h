@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The CPUID a vCPU sees: what KVM supports, adjusted by the VMM for topology
 // and to announce the hypervisor. Pure logic, unit-tested without KVM.
 #ifndef MICROVM_VMM_X86_CPUID_H_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "vmm/x86/long_mode.h"
 
 #include "absl/strings/str_format.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What the 64-bit boot protocol asks of the loader before jumping to the
 // kernel: flat segments, paging with an identity map, long mode active
 // (Linux Documentation/arch/x86/boot.rst, "64-bit Boot Protocol").

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* LAPIC, IOAPIC and PIT programming, the calibrated clock and bounded waits. */
 #include "guest.h"
 

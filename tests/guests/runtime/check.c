@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Failure bookkeeping shared by the guests: "FAIL <test>: ..." lines and a
  * count the guest turns into its final PASS/FAIL line. */
 #include "guest.h"

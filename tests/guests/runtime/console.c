@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Polled COM1 console and a small printf, plus the few libc functions the
  * compiler may call on its own (memset, memcpy, memcmp). */
 #include "guest.h"

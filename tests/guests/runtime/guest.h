@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The runtime shared by microvm's tiny test guests: port and MMIO access,
  * a polled COM1 console with a small printf, the IDT, LAPIC, IOAPIC and PIT,
  * a calibrated clock, bounded interrupt waits, MP table parsing and AP

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* MP table parsing (Intel MultiProcessor Specification 1.4, chapter 4). */
 #include "guest.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* PCI configuration access for the tiny guests: mechanism #1 and ECAM. */
 #include "guest.h"
 

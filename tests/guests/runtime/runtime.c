@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Runtime start-up, the IDT and exception reporting, power control. */
 #include "guest.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Starting application processors with INIT-SIPI-SIPI (SDM Vol. 3A 8.4.4.1,
  * MP spec 1.4 B.4). The BSP starts one AP at a time: the trampoline's data
  * block (one stack, one entry) is reused for each. */

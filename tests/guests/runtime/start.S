@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Entry point of every test guest, and the guests' own GDT.
  *
  * The VMM enters here in 64-bit mode (Linux 64-bit boot protocol: paging on,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Application processor start-up code. smp_start_ap() copies
  * [ap_trampoline_start, ap_trampoline_end) to AP_TRAMPOLINE (0x8000, page
  * 0x08 for the SIPI vector), fills the data block at its end with the BSP's

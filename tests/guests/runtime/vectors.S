@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* One small stub per interrupt vector, 16 bytes apart, so the IDT entry for
  * vector v points at isr_stubs + 16 * v. Each stub pushes a dummy error code
  * where the CPU pushes none (SDM Vol. 3A 6.13: vectors 8, 10-14, 17, 21, 29,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Scenario bench_dma (a benchmark, not a proof): how long mapping guest RAM
 # for a passed-through device takes in microvm, against the bare
 # VFIO_IOMMU_MAP_DMA of the same amount of fresh memory (bench/dma_bare.cc).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Scenario bench_passthrough (a benchmark, not a proof of speed): runs the
 # Passthrough/* benchmarks of //bench:latency (bench/passthrough_bench.cc) on
 # the lab's edu, which starts microvm with the edu passed through for each

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Scenario bench_qemu_boot (a benchmark, not a proof): start to the inner
 # init, microvm against Debian's QEMU as its peer. In the lab machine, on
 # its /dev/kvm, each boots the same inner kernel (/lab/vmlinuz) and initramfs

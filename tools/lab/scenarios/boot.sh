@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Scenario boot: the inner Linux boots to its init under microvm, prints
 # uname and /proc/cmdline through the console, and microvm ends (reboot -f:
 # i8042 reset, status 0). Reports the time from microvm's start to the inner

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Scenario cmd: runs LAB_CMD (lab.sh --cmd '...') in the inner guest and
 # passes when it exits 0. LAB_CPUS / LAB_MEM choose the inner machine.
 run_scenario() {

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Scenario console: a command's output comes back whole through the inner
 # serial console: a token made here, 300 numbered lines, and the command's
 # exit status.

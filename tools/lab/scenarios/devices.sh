@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Scenario devices: the lab machine's passthrough devices (edu, ivshmem,
 # nvme) each sit alone in their own IOMMU group, are bound to vfio-pci (the
 # agent bound them before the scenarios ran) and have /dev/vfio/<group>,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Scenario ivshmem: the lab machine writes a token (LAB_SHM_TOKEN, made by
 # lab.sh) into ivshmem's BAR 2 and reads it back; lab.sh then finds it in the
 # BAR's backing file on the outer host and adds its own LAB-RESULT line. This

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Scenario pci: the inner Linux finds microvm's PCI bus as on hardware: the
 # host bridge at 00:00.0 and microvm's emulated test device (1234:7e57,
 # --pci_test_device) at 00:01.0 with its BARs inside the ACPI windows and

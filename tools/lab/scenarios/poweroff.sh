@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Scenario poweroff: the inner init's "poweroff -f" ends microvm with status
 # 0. Needs ACPI (FADT sleep registers, DSDT _S5); until then the guest only
 # halts and the agent kills microvm 10 s after the guest said it was ending.

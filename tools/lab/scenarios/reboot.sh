@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Scenario reboot: the inner init's "reboot -f" (reboot=k: i8042 reset
 # pulse) ends microvm with status 0.
 run_scenario() {

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Scenario smp: microvm --cpus 2 gives the inner guest two online CPUs.
 # Needs ACPI (MADT): Debian's cloud kernel has no MP-table parser
 # (CONFIG_X86_MPPARSE unset), so without it the guest sees one CPU.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Scenario vfio_edu: QEMU's edu device (1234:11e8) passed through to a tiny
 # guest (tests/guests/edu.c) with `microvm --vfio <bdf>`: BAR0 registers
 # through the memslot-mapped BAR (microvm must report zero trapped BAR0

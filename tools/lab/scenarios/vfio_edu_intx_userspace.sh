@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Scenario vfio_edu_intx_userspace: as vfio_edu, with INTx through the VMM
 # (`--vfio_intx=userspace`): microvm raises the line from the INTx eventfd,
 # turns BAR0's memslot off so the driver's acknowledging access traps, then

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Scenario vfio_errors: what a user gets for a device microvm cannot take.
 # A function that exists but is not bound to vfio-pci (the lab machine's own
 # SATA controller, which no driver has taken) and an address that does not exist

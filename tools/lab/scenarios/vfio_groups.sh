@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Scenario vfio_groups: IOMMU groups with more than one device (lab.sh puts
 # them behind PCIe-to-PCI bridges).
 #  - Two edus that share a group, both bound to vfio-pci: passed together

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Scenario vfio_ivshmem: ivshmem-plain (1af4:1110) passed through to the
 # inner Linux with `microvm --vfio <bdf>`; the inner guest writes the lab's
 # token (LAB_SHM_TOKEN) into BAR 2 (a memslot over the VFIO mmap, over the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Scenario vfio_large_bar: a BAR larger than microvm's 32-bit MMIO window
 # (512 MiB at 0xC0000000, memory/layout.h) is placed in the 64-bit window
 # above RAM. The lab's second ivshmem-plain (1af4:1110) has a 64-bit BAR 2

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Scenario vfio_multi: three host devices (edu 1234:11e8, ivshmem 1af4:1110,
 # nvme 1b36:0010, each in its own IOMMU group) passed through to one inner
 # Linux with repeated --vfio, sharing one VFIO container: the inner guest

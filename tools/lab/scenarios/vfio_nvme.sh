@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Scenario vfio_nvme: QEMU's nvme (1b36:0010) passed through to the inner
 # Linux with `microvm --vfio <bdf>`: the nvme driver binds, finds the
 # namespace, and its MSI-X interrupts count up in /proc/interrupts after a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Scenario vfio_rom: the expansion ROM of a passed-through device is
 # readable by the guest. lab.sh gives the lab's last edu (1234:11e8) an 8 KiB
 # ROM image it made (romfile=) and passes its SHA-256 as LAB_ROM_SHA256. The
