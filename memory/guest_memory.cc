@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "base/remedies.h"
 #include "base/status.h"
 #include "memory/layout.h"
 
@@ -71,9 +72,8 @@ absl::StatusOr<GuestMemory> GuestMemory::Create(uint64_t ram_bytes,
       if (hugepages) {
         return ErrnoError(
             err, absl::StrFormat(
-                     "mapping %d MiB of guest RAM with 2 MiB huge pages "
-                     "(reserve them with: echo N > /proc/sys/vm/nr_hugepages)",
-                     size / layout::kMiB));
+                     "mapping %d MiB of guest RAM with 2 MiB huge pages (%s)",
+                     size / layout::kMiB, remedy::kHugepages));
       }
       return ErrnoError(err, absl::StrFormat("mapping %d MiB of guest RAM",
                                              size / layout::kMiB));

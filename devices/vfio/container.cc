@@ -6,8 +6,10 @@
 #include <cerrno>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/linux_uapi.h"
+#include "base/remedies.h"
 #include "base/status.h"
 #include "devices/vfio/device.h"
 #include "devices/vfio/group.h"
@@ -151,8 +153,7 @@ absl::StatusOr<DmaMapping> Container::MapDma(uint64_t iova, void* host,
     std::string hint;
     if (absl::IsResourceExhausted(r.status())) {
       // ENOMEM: pinning counts against RLIMIT_MEMLOCK.
-      hint = "; raise the locked-memory limit (ulimit -l, or LimitMEMLOCK= "
-             "in systemd) to at least the guest RAM size";
+      hint = absl::StrCat("; ", remedy::kMemlock);
     }
     return absl::Status(
         r.status().code(),

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_format.h"
 #include "base/linux_uapi.h"
+#include "base/remedies.h"
 #include "base/status.h"
 #include "devices/vfio/container.h"
 #include "devices/vfio/sysfs.h"
@@ -26,9 +27,8 @@ absl::Status OpenError(int err, const std::string& node, int number,
     case EACCES:
     case EPERM:
       return absl::PermissionDeniedError(absl::StrFormat(
-          "permission denied opening %s (IOMMU group %d of %s): run as root "
-          "or give your user the node (chown $USER %s)",
-          node, number, address, node));
+          "permission denied opening %s (IOMMU group %d of %s): %s", node,
+          number, address, absl::StrFormat(remedy::kVfioGroupAccess, node)));
     case EBUSY:
       return absl::FailedPreconditionError(absl::StrFormat(
           "%s (IOMMU group %d of %s) is already open, by another process (a "

@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/remedies.h"
 
 namespace microvm::vfio {
 namespace {
@@ -110,10 +111,8 @@ absl::StatusOr<int> IommuGroupOf(const std::string& sysfs_root,
   int number = 0;
   if (group.empty()) {
     return absl::FailedPreconditionError(absl::StrFormat(
-        "PCI device %s has no IOMMU group, so the IOMMU is off: enable VT-d / "
-        "AMD-Vi in the firmware and boot the host with intel_iommu=on (Intel) "
-        "or amd_iommu=on (AMD)",
-        address));
+        "PCI device %s has no IOMMU group, so the IOMMU is off: %s", address,
+        remedy::kIommuOff));
   }
   if (!absl::SimpleAtoi(group, &number) || number < 0) {
     return absl::InternalError(absl::StrFormat(
@@ -187,9 +186,9 @@ absl::Status NonViableGroupError(int group, const std::string& address,
                          absl::StrJoin(blocking, ", "));
   return absl::FailedPreconditionError(absl::StrFormat(
       "IOMMU group %d of %s is not viable (%s); every device in the group "
-      "must be bound to vfio-pci or pci-stub, or be unbound (or a bridge): "
-      "rebind those devices to vfio-pci too, or move %s to another slot",
-      group, address, which, address));
+      "must be bound to vfio-pci or pci-stub, or be unbound (or a bridge): %s",
+      group, address, which,
+      absl::StrFormat(remedy::kNonViableGroup, address)));
 }
 
 }  // namespace microvm::vfio

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/ioctl.h"
+#include "base/remedies.h"
 #include "base/status.h"
 
 namespace microvm {
@@ -63,8 +64,7 @@ absl::StatusOr<Kvm> Kvm::Open(const std::string& path) {
     if (err == EACCES || err == EPERM) {
       return absl::PermissionDeniedError(absl::StrCat(
           "cannot open ", path,
-          ": permission denied (add yourself to the kvm group or run as a "
-          "user with access to it)"));
+          ": permission denied (", remedy::kKvmAccess, ")"));
     }
     return ErrnoError(err, absl::StrCat("opening ", path));
   }
