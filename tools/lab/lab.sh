@@ -260,6 +260,7 @@ bash "${NESTED_RUN}" \
   --file "/lab/agent.sh=${SELF_DIR}/agent.sh" \
   --dir "/lab/scenarios=${SELF_DIR}/scenarios" \
   --file "/lab/json_runs.awk=${SELF_DIR}/../../bench/json_runs.awk" \
+  --file "/lab/README.md=${SELF_DIR}/../../README.md" \
   "${guest_args[@]}" \
   --file "/lab/microvm=${microvm}" \
   --file "/lab/vmlinuz=${kernel}" \
