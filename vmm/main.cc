@@ -53,13 +53,20 @@ ABSL_FLAG(std::string, vfio, "",
 
 namespace {
 
+// Exit statuses besides 0 (the guest powered off or rebooted), 1 (an error,
+// one line on stderr) and 130 (stopped by SIGINT/SIGTERM).
+constexpr int kExitDeviceRequested = 3;  // the host took a device back
+
 // Abseil prints it after "microvm: " (--helpfull); --help after the version.
 constexpr char kUsage[] =
     "a small, fast KVM virtual machine monitor for VFIO passthrough.\n\n"
     "usage: microvm --kernel bzImage [--initrd rootfs.cpio.gz] "
     "[--cmdline TEXT] [--mem MiB]\n"
     "               [--cpus N] [--vfio DDDD:BB:DD.F]... [options]\n"
-    "       microvm --help | --version";
+    "       microvm --help | --version\n\n"
+    "exit status: 0 the guest powered off or rebooted; 1 an error (one line "
+    "on stderr says\nwhat and what to do); 3 the host took a passed-through "
+    "device back; 130 stopped by\nSIGINT or SIGTERM";
 
 // microvm's own flags (the ones defined in this file), sorted by name, with
 // --help and --version; Abseil's library flags stay out (--helpfull has them).
@@ -162,6 +169,10 @@ int main(int argc, char** argv) {
   absl::StatusOr<microvm::VmExit> exit = (*vm)->Run();
   vm->reset();
   if (!exit.ok()) return Fail(exit.status());
+  if (*exit == microvm::VmExit::kDeviceRequested) {
+    // The line saying which device and why is already on stderr.
+    return kExitDeviceRequested;
+  }
   if (*exit == microvm::VmExit::kStopped) {
     std::fprintf(stderr, "microvm: stopped by a signal before the guest "
                          "powered off\n");

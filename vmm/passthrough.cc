@@ -5,13 +5,48 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "base/linux_uapi.h"
 #include "base/status.h"
 
 namespace microvm {
 
+// The device request interrupt (vfio.h VFIO_PCI_REQ_IRQ_INDEX; vfio-pci
+// signals it from vfio_pci_core_request() while a driver unbind waits for
+// the device's user, again every few seconds): an eventfd on the event loop.
+// Devices without it (count 0) are not watched: their unbind waits for the
+// VM's end.
+namespace {
+
+absl::StatusOr<std::unique_ptr<Passthrough::RequestWatch>> WatchRequest(
+    const vfio::DeviceBackend& device, const std::string& address,
+    EventLoop& loop, const Passthrough::OnRequest& on_request) {
+  const std::vector<vfio::IrqInfo>& irqs = device.info().irqs;
+  if (irqs.size() <= VFIO_PCI_REQ_IRQ_INDEX ||
+      irqs[VFIO_PCI_REQ_IRQ_INDEX].count == 0 ||
+      !(irqs[VFIO_PCI_REQ_IRQ_INDEX].flags & VFIO_IRQ_INFO_EVENTFD)) {
+    return nullptr;
+  }
+  auto w = std::make_unique<Passthrough::RequestWatch>();
+  MVM_ASSIGN_OR_RETURN(w->fd, EventFd::Create());
+  const int32_t fd = w->fd.fd();
+  MVM_RETURN_IF_ERROR(Annotate(
+      device.SetIrqEventFds(VFIO_PCI_REQ_IRQ_INDEX, 0, absl::MakeConstSpan(&fd, 1)),
+      absl::StrCat(address, ": device request interrupt")));
+  EventFd* event = &w->fd;
+  MVM_ASSIGN_OR_RETURN(w->watch,
+                       loop.Add(fd, [event, address, on_request](uint32_t) {
+                         absl::StatusOr<uint64_t> n = event->Consume();
+                         if (n.ok() && *n > 0) on_request(address);
+                       }));
+  return w;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Passthrough>> Passthrough::Create(
     const std::vector<std::string>& devices, const GuestMemory& mem,
-    pci::PciRoot& root, const vfio_pci::Context& context) {
+    pci::PciRoot& root, const vfio_pci::Context& context,
+    OnRequest on_request) {
   std::unique_ptr<Passthrough> p(new Passthrough());
   MVM_ASSIGN_OR_RETURN(p->container_, vfio::Container::Open());
   // Devices first: a device that is not bound to vfio-pci or whose group is
@@ -28,6 +63,9 @@ absl::StatusOr<std::unique_ptr<Passthrough>> Passthrough::Create(
                static_cast<unsigned long long>(p->dma_.bytes >> 20),
                absl::FormatDuration(p->dma_.elapsed).c_str());
   for (size_t i = 0; i < opened.size(); ++i) {
+    MVM_ASSIGN_OR_RETURN(std::unique_ptr<RequestWatch> request,
+                         WatchRequest(*opened[i], devices[i], context.loop, on_request));
+    if (request != nullptr) p->requests_.push_back(std::move(request));
     absl::StatusOr<std::shared_ptr<pci::PciDevice>> dev =
         vfio_pci::MakeVfioPciDevice(std::move(opened[i]), context);
     if (!dev.ok()) return Annotate(dev.status(), devices[i]);

@@ -5,11 +5,14 @@
 #ifndef MICROVM_VMM_PASSTHROUGH_H_
 #define MICROVM_VMM_PASSTHROUGH_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/event_fd.h"
+#include "base/event_loop.h"
 #include "devices/vfio/container.h"
 #include "devices/vfio/device.h"
 #include "devices/vfio/guest_dma.h"
@@ -21,17 +24,32 @@ namespace microvm {
 
 class Passthrough {
  public:
+  // Called on the event loop when the host asks for a device back (its
+  // address): VFIO's device request interrupt, raised while the host's
+  // unbind from vfio-pci waits for the user to let the device go.
+  using OnRequest = std::function<void(const std::string& address)>;
+
   // Opens each device (a PCI address as sysfs names it), maps guest RAM for
-  // DMA (IOVA = guest-physical address) and adds the devices to `root`.
+  // DMA (IOVA = guest-physical address), watches each device's request
+  // interrupt (on_request) and adds the devices to `root`.
   static absl::StatusOr<std::unique_ptr<Passthrough>> Create(
       const std::vector<std::string>& devices, const GuestMemory& mem,
-      pci::PciRoot& root, const vfio_pci::Context& context);
+      pci::PciRoot& root, const vfio_pci::Context& context,
+      OnRequest on_request);
 
   // Interrupts off and a function reset for every device (VM reset and
   // teardown), so the next VM gets the devices in a known state.
   absl::Status Reset();
 
   const vfio::GuestDmaMappings& dma() const { return dma_; }
+
+  // A device's request interrupt (VFIO_PCI_REQ_IRQ_INDEX) on the event loop;
+  // the watch goes before its eventfd. The kernel drops its reference to the
+  // eventfd when the device fd closes.
+  struct RequestWatch {
+    EventFd fd;
+    EventLoop::Watch watch;
+  };
 
  private:
   Passthrough() = default;
@@ -40,6 +58,7 @@ class Passthrough {
   std::shared_ptr<vfio::Container> container_;
   vfio::GuestDmaMappings dma_;
   std::vector<std::shared_ptr<vfio_pci::VfioPciDevice>> devices_;
+  std::vector<std::unique_ptr<RequestWatch>> requests_;
 };
 
 }  // namespace microvm

@@ -160,9 +160,19 @@ absl::Status VmImpl::SetUpPci(const VmConfig& config,
       context.intx_mode = vfio_pci::IntxMode::kUserspace;
     }
     context.mmap_bars = config.vfio_mmap;
+    // The host wants a device back: end the VM, whose teardown resets the
+    // device and closes its fds, which lets the host's unbind finish.
+    auto on_request = [this](const std::string& address) {
+      std::fprintf(stderr,
+                   "microvm: the host is taking PCI device %s back (it is being "
+                   "unbound from vfio-pci): stopping the VM and releasing the "
+                   "device\n",
+                   address.c_str());
+      End(VmExit::kDeviceRequested);
+    };
     MVM_ASSIGN_OR_RETURN(passthrough_,
                          Passthrough::Create(config.vfio_devices, mem_, *pci_,
-                                             context));
+                                             context, on_request));
   }
   // The 64-bit window starts at the first 1 GiB boundary above RAM (and
   // above 4 GiB) and is as large as the guest's physical address width

@@ -67,6 +67,9 @@ enum class VmExit {
   kPowerOff,  // ACPI S5 written to the sleep control register
   kReset,     // i8042 reset (or another reset request)
   kStopped,   // Stop() or a signal
+  // The host asked for a passed-through device back (VFIO device request:
+  // it is being unbound from vfio-pci); the VM ended so it can have it.
+  kDeviceRequested,
 };
 
 class Vm {

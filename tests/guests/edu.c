@@ -19,7 +19,11 @@
  *    proves the IOMMU maps guest-physical = IOVA for all of guest RAM.
  * The guest is linked at 2 MiB with identity paging, so a static buffer's
  * address is its guest-physical address (edu's DMA mask is 28 bits).
- * Prints "edu: ..." lines and PASS/FAIL. */
+ * Prints "edu: ..." lines and PASS/FAIL.
+ *
+ * With "edu.hold" on the command line it then keeps the device busy (a DMA
+ * and its MSI every 10 ms) until the VM is ended from outside: the lab's
+ * host-side fault scenarios (vfio_request_edu, vfio_sigkill). */
 #include "guest.h"
 
 #define EDU_VENDOR 0x1234
@@ -155,6 +159,28 @@ static void test_dma(void) {
   }
 }
 
+/* True if the kernel command line (boot protocol: cmd_line_ptr at 0x228 of
+ * the zero page) holds `word`. */
+static bool cmdline_has(const char *word) {
+  const char *p = (const char *)(uintptr_t)*(const uint32_t *)(boot_params + 0x228);
+  size_t n = 0;
+  while (word[n]) n++;
+  for (; p != NULL && *p; p++) {
+    if (memcmp(p, word, n) == 0) return true;
+  }
+  return false;
+}
+
+static void hold(void) {
+  print("edu: holding the device: DMA and MSI every 10 ms until the VM ends\n");
+  sti();
+  for (uint32_t n = 1;; n++) {
+    dma((uint64_t)(uintptr_t)src, EDU_BUFFER, DMA_IRQ);
+    udelay(10000);
+    if (n % 100 == 0) print("edu: held for %u rounds\n", n);
+  }
+}
+
 int guest_main(void) {
   check_begin("edu");
   int found = pci_find(EDU_VENDOR, EDU_DEVICE);
@@ -171,6 +197,10 @@ int guest_main(void) {
   /* Bus master: edu's DMA and MSI are memory writes by the device. */
   pci_write16(dev, 0x04, pci_read16(dev, 0x04) | 4);
   print("edu: device 00:%02x.0 BAR0=%lx\n", dev, regs);
+  /* Clear interrupt status a previous user left (QEMU's edu keeps it across
+   * a function reset: hw/misc/edu.c has no reset handler), as a driver does
+   * at probe; a VM killed mid-DMA leaves the DMA-done bit 0x100. */
+  mmio_write32(regs + REG_IRQ_ACK, mmio_read32(regs + REG_IRQ_STATUS));
   timers_init();
   set_handler(VECTOR_INTX, on_irq);
   set_handler(VECTOR_MSI, on_irq);
@@ -189,5 +219,6 @@ int guest_main(void) {
   if (unexpected_interrupts) check_fail("interrupts on vectors without a handler");
   if (check_failures()) return 1;
   print("PASS edu\n");
+  if (cmdline_has("edu.hold")) hold();
   return 0;
 }

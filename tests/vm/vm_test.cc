@@ -102,6 +102,7 @@ std::string ExitName(const absl::StatusOr<VmExit>& exit) {
     case VmExit::kPowerOff: return "kPowerOff";
     case VmExit::kReset: return "kReset";
     case VmExit::kStopped: return "kStopped";
+    case VmExit::kDeviceRequested: return "kDeviceRequested";
   }
   return "unknown";
 }
