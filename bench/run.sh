@@ -40,18 +40,19 @@ if [[ ${1:-} == --no-lab ]]; then lab=0; shift; fi
 # JSON's "microvm_build" context).
 "${bazel[@]}" build --config=release //bench:latency //tests/nested:kvm_probe
 bin=$("${bazel[@]}" info --config=release bazel-bin 2>/dev/null)
+echo "run.sh: measuring $("${bin}/vmm/microvm" --version | tr '\n' ' ' | sed 's/ $//')"
 runfiles="${bin}/bench/latency.runfiles/microvm"
 [[ -x ${runfiles}/bench/latency ]] || die "no ${runfiles}/bench/latency after the build"
 
 flags=(--benchmark_repetitions=3 --benchmark_enable_random_interleaving=true
        --benchmark_out_format=json "$@")
 if [[ ${MICROVM_BENCH_NESTED:-0} == 0 ]] && probe=$("${bin}/tests/nested/kvm_probe" 2>&1); then
-  where="Ran on the host's /dev/kvm (${probe#kvm-probe: }), $(date -u +%F)."
+  where="Ran on the host's /dev/kvm (${probe#kvm-probe: }), $(nproc) host CPUs, $(date -u +%F)."
   echo "run.sh: ${where}"
   (cd "${runfiles}" && bench/latency --benchmark_out="${PWD}/results.json.tmp" "${flags[@]}")
   mv "${runfiles}/results.json.tmp" "${out}/results.json"
 else
-  where="Ran in the nested machine (QEMU TCG, nested SVM, tests/nested/nested_run.sh; no usable host /dev/kvm), $(date -u +%F)."
+  where="Ran in the nested machine (QEMU TCG, nested SVM, 1 vCPU, tests/nested/nested_run.sh; host: ${probe:-not tried, MICROVM_BENCH_NESTED set}), $(nproc) host CPUs, $(date -u +%F)."
   echo "run.sh: ${where}"
   rm -f "${out}/results.json"
   tests/nested/nested_run.sh --dir "/bench=${runfiles}" \
