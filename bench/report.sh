@@ -41,7 +41,7 @@ awk -F'\t' "${fields}"'
   {
     if (e["run_type"] == "aggregate" && e["aggregate_name"] != "median") next
     name = e["name"]
-    if (name ~ /^Memory\//) next
+    if (name ~ /^(Memory|ExitRatio)\//) next
     if (!(name in seen)) { seen[name] = 1; order[++n] = name; family[name] = 1000 * e["file"] + e["family_index"] }
     if (e["run_type"] == "aggregate" || !(name in median)) {
       median[name] = e["p50_us"]; p99[name] = e["p99_us"]; max[name] = e["max_us"]
@@ -75,6 +75,19 @@ awk -F'\t' "${fields}"'
       e["floor_kib"], e["ratio_to_floor"]
   }
 ' "${runs}" > "${memory}"
+
+# Interleaved exit-path ratios (exits_bench.cc ExitRatio/*): one line per
+# repetition: name ratio low high pairs bare_p50 microvm_p50 wider
+ratios="${out}/ratios.tsv"
+awk -F'\t' "${fields}"'
+  {
+    name = e["name"]
+    if (name !~ /^ExitRatio\// || e["run_type"] == "aggregate") next
+    if (e["error_occurred"] == "true") { printf "%s\tERROR\t%s\n", name, e["error_message"]; next }
+    printf "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\n", name, e["ratio"], e["ratio_low"], e["ratio_high"],
+      e["pairs"], e["bare_p50_us"], e["microvm_p50_us"], e["wider_than_effect"]
+  }
+' "${runs}" > "${ratios}"
 
 # Passthrough benchmarks (passthrough_bench.cc, in the lab): their exit and
 # wake-up counters (medians over repetitions).
@@ -134,6 +147,25 @@ report="${out}/report.md"
           f[1], us(f[2]), us(f[3]), us(f[4]), ratio, f[10], f[5], f[6], f[7], f[9]
       }
     }' "${table}"
+  if [[ -s ${ratios} ]]; then
+    echo
+    echo "## Exit path against a bare KVM_RUN loop, interleaved"
+    echo
+    echo "The same guest in two VMs alive at once, one run by microvm's vCPU thread"
+    echo "and bus, one by a bare KVM_RUN loop; short batches alternate (which goes"
+    echo "first alternates too), each batch reduced to its median sample. Ratio:"
+    echo "mean of microvm's batch medians / mean of the bare ones; interval: 95%"
+    echo "percentile bootstrap over the batch pairs. Goal: upper bound <= 1.02x"
+    echo "on a host KVM, 1.03x nested. One row per repetition."
+    echo
+    echo "| benchmark | ratio | 95% interval | pairs | bare median us | microvm median us | note |"
+    echo "| --- | ---: | --- | ---: | ---: | ---: | --- |"
+    awk -F'\t' '
+      $2 == "ERROR" { printf "| %s | failed: %s | | | | | |\n", $1, $3; next }
+      { printf "| %s | %.4fx | %.4f-%.4f | %d | %.2f | %.2f | %s |\n", $1, $2, $3, $4, $5, $6, $7,
+          $8 == 1 ? "**interval wider than the effect: cannot say which is faster**" : "" }
+    ' "${ratios}"
+  fi
   if [[ -s ${memory} ]]; then
     echo
     echo "## Memory overhead"

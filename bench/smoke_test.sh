@@ -1,9 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
 # Runs every latency benchmark with a handful of samples and checks the
-# Google Benchmark JSON: 20 benchmarks, none failed, the 17 latency ones
+# Google Benchmark JSON: 23 benchmarks, none failed, the 17 latency ones
 # with a positive median and no lost sample, the two memory ones with a
-# positive overhead. Times nothing: this is not a benchmark run
+# positive overhead, the three interleaved ratios positive within their
+# interval. Times nothing: this is not a benchmark run
 # (that is bench/run.sh). Run by //bench:smoke_test through
 # tests/nested/run_kvm_test.sh (host /dev/kvm or the nested machine), from the
 # runfiles directory, with busybox's sh and awk.
@@ -21,9 +22,13 @@ awk '
   /"p50_us": / { v = $2 + 0; if (v > 0) good++; else print "smoke: bad median in " name }
   /"lost": / { if ($2 + 0 > 0) { lost++; print "smoke: lost samples in " name } }
   /"overhead_kib": / { if ($2 + 0 > 0) memory++; else print "smoke: no memory overhead in " name }
+  /"ratio": / { r = $2 + 0 }
+  /"ratio_high": / { hi = $2 + 0 }
+  /"ratio_low": / { lo = $2 + 0 }
+  /"wider_than_effect": / { if (r > 0 && lo <= r && r <= hi) ratios++; else print "smoke: bad ratio in " name }
   END {
-    printf "smoke: %d benchmarks, %d with a median, %d with a memory overhead, %d failed, %d with lost samples\n",
-      runs, good, memory, errors, lost
-    exit !(runs == 20 && good == 17 && memory == 2 && errors == 0 && lost == 0)
+    printf "smoke: %d benchmarks, %d with a median, %d with a memory overhead, %d ratios, %d failed, %d with lost samples\n",
+      runs, good, memory, ratios, errors, lost
+    exit !(runs == 23 && good == 17 && memory == 2 && ratios == 3 && errors == 0 && lost == 0)
   }
 ' "${out}"
