@@ -11,8 +11,8 @@ namespace microvm::remedy {
 
 // A PCI device without an IOMMU group (README step 1).
 inline constexpr char kIommuOff[] =
-    "enable VT-d / AMD-Vi in the firmware and boot the host with "
-    "intel_iommu=on (Intel) or amd_iommu=on (AMD)";
+    "enable VT-d (Intel) or AMD-Vi / IOMMU (AMD) in the firmware, and on "
+    "Intel boot the host with intel_iommu=on";
 
 // /dev/kvm not accessible (README step 5).
 inline constexpr char kKvmAccess[] =

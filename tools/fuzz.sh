@@ -29,7 +29,7 @@ seconds=30 targets=()
 while (($#)); do
   case "$1" in
     --seconds) [[ $# -ge 2 ]] || die "--seconds wants a number"; seconds="$2"; shift 2 ;;
-    -h|--help) sed -n '3,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '3,/^set -/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option '$1' (try --help)" ;;
     *) targets+=("$1"); shift ;;
   esac

@@ -22,12 +22,16 @@ while (( $# )); do
   case "$1" in
     --out) (( $# >= 2 )) || die "--out wants a directory"; out="$2"; shift 2 ;;
     --allow-dirty) allow_dirty=1; shift ;;
-    -h|--help) sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '3,/^set -/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
   esac
 done
 
-if ((allow_dirty == 0)) && [[ -n $(git status --porcelain --untracked-files=no 2>/dev/null) ]]; then
+git_() { git -c safe.directory="${PWD}" "$@"; }
+head=$(git_ rev-parse --short=12 HEAD 2>/dev/null) ||
+  die "not a git checkout with a commit: a release names its commit (microvm --version)"
+git_ update-index -q --refresh >/dev/null 2>&1 || true
+if ((allow_dirty == 0)) && ! git_ diff-index --quiet HEAD --; then
   die "uncommitted changes: commit them (a release names its commit) or pass --allow-dirty"
 fi
 
@@ -49,8 +53,12 @@ check=$(mktemp -d)
 trap 'rm -rf "${check}"' EXIT
 tar -xzf "${out}/${name}" -C "${check}"
 binary="${check}/microvm-${version}-x86_64/microvm"
-"${binary}" --version | grep -q '^build: opt,' || die "the packed binary is not the release build: $("${binary}" --version | tr '\n' ' ')"
-if LC_ALL=C readelf -l "${binary}" | grep -q 'INTERP'; then die "the packed binary is not static"; fi
+version_text=$("${binary}" --version) || die "the packed binary does not run"
+grep -q '^build: opt,' <<<"${version_text}" || die "the packed binary is not the release build: ${version_text//$'\n'/ }"
+grep -qx "commit: ${head}\(-dirty\)\{0,1\}" <<<"${version_text}" ||
+  die "the packed binary names another commit than HEAD ${head}: ${version_text//$'\n'/ }"
+headers=$(LC_ALL=C readelf -l "${binary}") || die "readelf cannot read the packed binary"
+if grep -q 'INTERP' <<<"${headers}"; then die "the packed binary is not static"; fi
 
 echo "${ME}: ${out}/${name} ($(du -k "${out}/${name}" | cut -f1) KiB)"
 echo "${ME}: ${out}/${name}.sha256: $(cat "${out}/${name}.sha256")"

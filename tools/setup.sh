@@ -39,7 +39,7 @@ refresh_kernel=0
 for arg in "$@"; do
   case "${arg}" in
     --refresh-kernel) refresh_kernel=1 ;;
-    -h|--help) sed -n '3,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '3,/^set -/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '${arg}' (try --help)" ;;
   esac
 done

@@ -38,7 +38,7 @@ while (( $# )); do
     --quick) quick=1; shift ;;
     --fuzz-seconds) fuzz_seconds="$2"; shift 2 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '3,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '3,/^set -/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "${ME}: error: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -66,7 +66,7 @@ bazel_test() { bazel ${BAZEL_STARTUP_OPTS:-} test --keep_going --curses=no "$@" 
 spdx_check() {
   local missing
   missing=$(git ls-files -- '*.cc' '*.h' '*.c' '*.S' '*.ld' '*.sh' '*.bzl' '*.bazel' '*.awk' \
-              'BUILD' 'WORKSPACE' '.bazelrc' '.ci/run' |
+              '*.supp' ':(glob)**/BUILD' ':(glob)**/WORKSPACE' '.bazelrc' '.ci/run' |
             while IFS= read -r f; do
               head -n 2 "$f" | grep -q 'SPDX-License-Identifier: Apache-2.0' || echo "$f"
             done)

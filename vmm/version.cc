@@ -17,7 +17,7 @@ constexpr char kSanitizer[] = "";
 
 std::string Commit() {
   return build_info::kCommit[0] != '\0' ? build_info::kCommit
-                                        : "unknown (not built from a git checkout)";
+                                        : "unknown (no commit information at build time)";
 }
 
 // Bazel's compilation modes (bazel help build: --compilation_mode).

@@ -160,8 +160,10 @@ absl::Status VmImpl::SetUpPci(const VmConfig& config,
       context.intx_mode = vfio_pci::IntxMode::kUserspace;
     }
     context.mmap_bars = config.vfio_mmap;
-    // The host wants a device back: end the VM, whose teardown resets the
-    // device and closes its fds, which lets the host's unbind finish.
+    // The host wants a device back: end the VM, whose teardown turns the
+    // device's interrupts off and closes its fds, which lets the host's
+    // unbind finish. (Its function reset fails on this path, quietly: the
+    // unbind holds the device lock, so pci_try_reset_function gives up.)
     auto on_request = [this](const std::string& address) {
       std::fprintf(stderr,
                    "microvm: the host is taking PCI device %s back (it is being "

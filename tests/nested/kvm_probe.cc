@@ -276,14 +276,16 @@ kvm_segment FlatSegment(uint16_t selector, uint8_t type) {
 // lower_late: lower the line only on every second request (the self-test).
 int CheckLevelInterrupts(int kvm, bool lower_late) {
   ProbeVm p = CreateVm(kvm);
-  const size_t code_size = kvm_probe_level_end - kvm_probe_level_guest;
+  const size_t code_size = reinterpret_cast<uintptr_t>(kvm_probe_level_end) -
+                           reinterpret_cast<uintptr_t>(kvm_probe_level_guest);
   memcpy(p.mem + kLevelCodeAddr, kvm_probe_level_guest, code_size);
   // GDT: null, flat code (0x08), flat data (0x10); iret reloads CS from it.
   const uint64_t gdt[] = {0, 0x00cf9b000000ffffULL, 0x00cf93000000ffffULL};
   memcpy(p.mem + kGdtAddr, gdt, sizeof(gdt));
   // IDT gate for the vector: 32-bit interrupt gate, present, DPL 0.
   const uint32_t handler =
-      kLevelCodeAddr + static_cast<uint32_t>(kvm_probe_level_handler - kvm_probe_level_guest);
+      kLevelCodeAddr + static_cast<uint32_t>(reinterpret_cast<uintptr_t>(kvm_probe_level_handler) -
+                                             reinterpret_cast<uintptr_t>(kvm_probe_level_guest));
   const uint64_t gate = (handler & 0xffffULL) | (0x08ULL << 16) | (0x8eULL << 40) |
                         (static_cast<uint64_t>(handler >> 16) << 48);
   memcpy(p.mem + kIdtAddr + kLevelVector * 8, &gate, sizeof(gate));
@@ -305,6 +307,7 @@ int CheckLevelInterrupts(int kvm, bool lower_late) {
   if (ioctl(p.vcpu, KVM_SET_REGS, &regs) < 0) Fail(Errno("KVM_SET_REGS"));
 
   int raised = 0, lowered = 0;
+  uint32_t guest_count = 0;
   bool quiet_started = false;
   std::chrono::steady_clock::time_point quiet_start;
   for (;;) {
@@ -328,6 +331,7 @@ int CheckLevelInterrupts(int kvm, bool lower_late) {
       quiet_started = true;
       *IoData(p) = now - quiet_start >= kQuietTime ? 1 : 0;
     } else if (port == kPortDone) {
+      memcpy(&guest_count, IoData(p), sizeof(guest_count));
       break;
     } else {
       Fail("level-triggered interrupt check: unexpected guest port " + std::to_string(port));
@@ -335,6 +339,11 @@ int CheckLevelInterrupts(int kvm, bool lower_late) {
   }
   close(p.vcpu);
   close(p.vm);
+  // The guest's own count of handler runs must agree with the host's.
+  if (lowered <= 100 * kLevelRounds && guest_count != static_cast<uint32_t>(lowered)) {
+    Fail("level-triggered interrupt check: the guest counted " + std::to_string(guest_count) +
+         " deliveries, the host " + std::to_string(lowered));
+  }
   if (raised != kLevelRounds || lowered != kLevelRounds) {
     Fail("this KVM delivered a level-triggered IOAPIC interrupt " + std::to_string(lowered) +
          " times for " + std::to_string(raised) +

@@ -76,7 +76,7 @@ while (( $# )); do
     --append) append="$2"; shift 2 ;;
     --prepare) prepare=1; shift ;;
     --) shift; break ;;
-    -h|--help) sed -n '3,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '3,/^set -/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (try --help)" ;;
   esac
 done

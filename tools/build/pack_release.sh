@@ -21,9 +21,9 @@ name="microvm-${version}-x86_64"
 mtime=$(sed -n 's/^STABLE_MICROVM_COMMIT_TIME \([0-9]\{1,\}\)$/\1/p' "${status}")
 mtime="${mtime:-0}"
 
-stage=$(mktemp -d)
+stage=$(mktemp -d "$(dirname "${out_tar}")/pack.XXXXXX")
 trap 'rm -rf "${stage}"' EXIT
-mkdir "${stage}/${name}"
+install -d -m 0755 "${stage}/${name}"
 install -m 0755 "${binary}" "${stage}/${name}/microvm"
 for doc in "$@"; do install -m 0644 "${doc}" "${stage}/${name}/$(basename "${doc}")"; done
 tar --sort=name --mtime="@${mtime}" --owner=0 --group=0 --numeric-owner \

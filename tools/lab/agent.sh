@@ -250,7 +250,7 @@ for scenario in "$@"; do
   file="${LAB}/scenarios/${scenario}.sh"
   echo "LAB-AGENT: scenario ${scenario}"
   if [ ! -f "${file}" ]; then
-    lab_result "${scenario}" FAIL "no such scenario (have: $(cd "${LAB}/scenarios" && ls | sed 's/\.sh$//' | tr '\n' ' '))"
+    lab_result "${scenario}" FAIL "no such scenario (have: $(cd "${LAB}/scenarios" && ls | grep -v '^_' | sed 's/\.sh$//' | tr '\n' ' '))"
     continue
   fi
   unset -f run_scenario 2>/dev/null

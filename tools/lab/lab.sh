@@ -116,7 +116,7 @@ while (( $# )); do
     --fetch) fetch_args+=(--fetch "$2"); shift 2 ;;
     --prepare) prepare=1; shift ;;
     --inner-log) quiet=0; shift ;;
-    --list) ls "${SELF_DIR}/scenarios" | sed 's/\.sh$//'; exit 0 ;;
+    --list) ls "${SELF_DIR}/scenarios" | grep -v '^_' | sed 's/\.sh$//'; exit 0 ;;
     -v) export MICROVM_NESTED_VERBOSE=1; shift ;;
     -h|--help) sed -n '3,/^set -euo pipefail$/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option '$1' (try --help)" ;;
@@ -127,8 +127,8 @@ if (( ${#scenarios[@]} == 0 )); then
   if [[ -n ${cmd} ]]; then scenarios=(cmd); else scenarios=(boot); fi
 fi
 for s in "${scenarios[@]}"; do
-  [[ -f ${SELF_DIR}/scenarios/${s}.sh ]] ||
-    die "no scenario '${s}'; have: $(ls "${SELF_DIR}/scenarios" | sed 's/\.sh$//' | tr '\n' ' ')"
+  [[ ${s} != _* && -f ${SELF_DIR}/scenarios/${s}.sh ]] ||
+    die "no scenario '${s}'; have: $(ls "${SELF_DIR}/scenarios" | grep -v '^_' | sed 's/\.sh$//' | tr '\n' ' ')"
 done
 [[ -f ${NESTED_RUN} ]] || die "no ${NESTED_RUN}"
 [[ -s ${CACHE}/kernel/version ]] || die "no kernel in ${CACHE}/kernel; run tools/setup.sh"

@@ -44,6 +44,7 @@ run_step() {
     echo "\$ ${line}" >>"${out}"
     if ! eval "${line}" >>"${out}" 2>&1 </dev/null; then
       GUIDE_FAIL="step $1: '${line}' failed: $(tail -n 3 "${out}" | tr '\n' ' ')"
+      sed 's/^/LAB-AGENT: guide | /' "${out}"
       return 1
     fi
   done <"${WORK}/guide-$1.sh"
@@ -60,40 +61,51 @@ microvm() {
   grep -q nvme0n1 "${INNER_OUT}"
 }
 
-run_scenario() {
-  DEV=$(pci_first 1b36:0010)
-  [ -n "${DEV}" ] || { lab_result guide FAIL "no nvme device (1b36:0010)"; return; }
-  KERNEL=${INNER_KERNEL} INITRD=${INNER_INITRD} GUIDE_FAIL=""
+# The guide's steps in order; returns 1 after reporting FAIL.
+guide_steps() {
   # The device where a user starts: on its own driver.
   if ! run_step return || [ "$(tail -n 1 "${WORK}/guide-return.out")" != nvme ]; then
     lab_result guide FAIL "giving the nvme to its driver before the guide: ${GUIDE_FAIL:-$(tail -n 1 "${WORK}/guide-return.out")}"
-    return
+    return 1
   fi
   for step in iommu group bind run return; do
     if ! run_step "${step}"; then
-      # A run that failed inside inner_boot already reported its result.
-      grep -q "^LAB-RESULT guide " "${RESULTS}" ||
+      # A run that failed inside inner_boot reported its result into the
+      # step's output: say it again where lab.sh looks.
+      if grep -q "^LAB-RESULT guide " "${RESULTS}"; then
+        grep "^LAB-RESULT guide " "${RESULTS}"
+      else
         lab_result guide FAIL "${GUIDE_FAIL:-step ${step}: the inner Linux did not read the passed-through disk}"
-      run_step bind >/dev/null 2>&1
-      return
+      fi
+      return 1
     fi
     case "${step}" in
       iommu)
         groups=$(tail -n 1 "${WORK}/guide-iommu.out")
-        [ "${groups}" -gt 0 ] 2>/dev/null || { lab_result guide FAIL "step iommu: ${groups} IOMMU groups"; return; } ;;
+        [ "${groups}" -gt 0 ] 2>/dev/null || { lab_result guide FAIL "step iommu: ${groups} IOMMU groups"; return 1; } ;;
       group)
         # The last command's output: the group's members, one a line.
         members=$(awk '/^\$ / { m = ""; next } { m = m (m == "" ? "" : " ") $0 } END { print m }' "${WORK}/guide-group.out")
-        [ "${members}" = "${DEV}" ] || { lab_result guide FAIL "step group: group ${GROUP} holds '${members}', want ${DEV} alone"; return; } ;;
+        [ "${members}" = "${DEV}" ] || { lab_result guide FAIL "step group: group ${GROUP} holds '${members}', want ${DEV} alone"; return 1; } ;;
       bind)
         [ "$(pci_driver "/sys/bus/pci/devices/${DEV}")" = vfio-pci ] && [ -c "/dev/vfio/${GROUP}" ] ||
-          { lab_result guide FAIL "step bind: driver $(pci_driver "/sys/bus/pci/devices/${DEV}"), /dev/vfio/${GROUP} $(ls -l "/dev/vfio/${GROUP}" 2>&1)"; return; } ;;
+          { lab_result guide FAIL "step bind: driver $(pci_driver "/sys/bus/pci/devices/${DEV}"), /dev/vfio/${GROUP} $(ls -l "/dev/vfio/${GROUP}" 2>&1)"; return 1; } ;;
       return)
         back=$(tail -n 1 "${WORK}/guide-return.out")
-        [ "${back}" = nvme ] || { lab_result guide FAIL "step return: the device is on '${back}', not nvme"; return; } ;;
+        [ "${back}" = nvme ] || { lab_result guide FAIL "step return: the device is on '${back}', not nvme"; return 1; } ;;
     esac
   done
-  # Leave the lab as it was for the scenarios after this one.
-  run_step bind >/dev/null 2>&1
+}
+
+run_scenario() {
+  DEV=$(pci_first 1b36:0010)
+  [ -n "${DEV}" ] || { lab_result guide FAIL "no nvme device (1b36:0010)"; return; }
+  KERNEL=${INNER_KERNEL} INITRD=${INNER_INITRD} GUIDE_FAIL=""
+  guide_steps
+  ok=$?
+  # Whatever happened, leave the nvme on vfio-pci for the scenarios after
+  # this one, as the lab bound it.
+  bind_vfio 1b36:0010 >/dev/null
+  [ "${ok}" = 0 ] || return
   lab_result guide PASS "nvme ${DEV} (group ${GROUP}): nvme -> vfio-pci -> the inner Linux read /dev/nvme0n1 through microvm -> back on nvme, by the README's commands alone"
 }

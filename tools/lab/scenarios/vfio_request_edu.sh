@@ -7,7 +7,7 @@
 # release the device so the unbind returns (within 30 s; a VMM that ignores
 # the request leaves it hanging). No microvm process may be left. Then the
 # edu goes back to vfio-pci and passes the tiny guest's checks again.
-. "${LAB}/scenarios/vfio_fault.sh"
+. "${LAB}/scenarios/_vfio_fault.sh"
 
 run_scenario() {
   log=${WORK}/request-edu.log

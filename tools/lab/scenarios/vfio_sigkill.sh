@@ -3,7 +3,7 @@
 # (MSI enabled, guest RAM mapped for DMA, a DMA every 10 ms): the kernel
 # releases what microvm held when its fds close, so the next microvm takes
 # the same device at once and the tiny guest's checks pass.
-. "${LAB}/scenarios/vfio_fault.sh"
+. "${LAB}/scenarios/_vfio_fault.sh"
 
 run_scenario() {
   log=${WORK}/sigkill.log

@@ -20,6 +20,9 @@ hold_edu() {
     sleep 0.1
     i=$((i + 1))
   done
+  # Never reached: do not leave it holding the edu for the next scenario.
+  kill -KILL "${HOLD_PID}" 2>/dev/null
+  wait "${HOLD_PID}"
   return 1
 }
 
