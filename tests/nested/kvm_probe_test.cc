@@ -5,13 +5,11 @@
 // catch a line delivered more than once: with --selftest-lower-late the host
 // keeps the line high through every other EOI, so a correct KVM delivers each
 // assertion twice and the probe must fail and say so.
-#include <stdio.h>
-#include <sys/wait.h>
-
 #include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/shell.h"
 
 namespace {
 
@@ -20,27 +18,13 @@ using ::testing::StartsWith;
 
 constexpr char kProbe[] = "tests/nested/kvm_probe";
 
-struct Result {
-  int status = -1;
-  std::string out;
-};
+using microvm::testing::RunShell;
+using microvm::testing::ShellResult;
 
-Result RunProbe(const std::string& args) {
-  Result r;
-  FILE* p = popen((std::string(kProbe) + " " + args + " 2>&1").c_str(), "r");
-  if (p == nullptr) {
-    ADD_FAILURE() << "popen " << kProbe;
-    return r;
-  }
-  char buf[512];
-  while (fgets(buf, sizeof buf, p) != nullptr) r.out += buf;
-  const int status = pclose(p);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+ShellResult RunProbe(const std::string& args) { return RunShell(std::string(kProbe) + " " + args); }
 
 TEST(KvmProbeTest, PassesWithOneDeliveryPerAssertion) {
-  Result r = RunProbe("");
+  ShellResult r = RunProbe("");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_THAT(r.out, StartsWith("kvm-probe: ok ("));
   EXPECT_THAT(r.out, HasSubstr("level-triggered IOAPIC interrupt delivered 20 times for 20 "
@@ -48,14 +32,14 @@ TEST(KvmProbeTest, PassesWithOneDeliveryPerAssertion) {
 }
 
 TEST(KvmProbeTest, CatchesALineDeliveredTwice) {
-  Result r = RunProbe("--selftest-lower-late");
+  ShellResult r = RunProbe("--selftest-lower-late");
   EXPECT_EQ(r.status, 1) << r.out;
   EXPECT_THAT(r.out, HasSubstr("level-triggered IOAPIC interrupt 40 times for 20 assertions"));
   EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << "one line: " << r.out;
 }
 
 TEST(KvmProbeTest, RejectsUnknownArguments) {
-  Result r = RunProbe("--bogus");
+  ShellResult r = RunProbe("--bogus");
   EXPECT_EQ(r.status, 1) << r.out;
   EXPECT_THAT(r.out, HasSubstr("unknown argument '--bogus'"));
 }

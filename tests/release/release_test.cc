@@ -4,10 +4,8 @@
 // the binary, README.md, SECURITY.md, LICENSE and NOTICE, and that binary,
 // run from there, says its version and boots the tiny hello guest.
 #include <dirent.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/shell.h"
 
 namespace {
 
@@ -28,25 +27,8 @@ using ::testing::HasSubstr;
 constexpr char kArchive[] = "microvm-x86_64.tar.gz";
 constexpr char kHello[] = "tests/guests/hello.elf";
 
-struct Result {
-  int status = -1;
-  std::string out;  // stdout and stderr
-};
-
-Result Sh(const std::string& command) {
-  Result r;
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
-  if (p == nullptr) {
-    ADD_FAILURE() << "popen: " << command;
-    return r;
-  }
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using microvm::testing::RunShell;
+using microvm::testing::ShellResult;
 
 std::vector<std::string> List(const std::string& dir) {
   std::vector<std::string> names;
@@ -72,10 +54,10 @@ class ReleaseTest : public ::testing::Test {
   void SetUp() override {
     const char* tmp = getenv("TEST_TMPDIR");
     dir_ = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/unpacked");
-    ASSERT_EQ(Sh("rm -rf " + dir_).status, 0);
+    ASSERT_EQ(RunShell("rm -rf " + dir_).status, 0);
     ASSERT_EQ(mkdir(dir_.c_str(), 0755), 0);
     ASSERT_EQ(List(dir_).size(), 0u);
-    Result r = Sh(absl::StrCat("tar -xzf ", kArchive, " -C ", dir_));
+    ShellResult r = RunShell(absl::StrCat("tar -xzf ", kArchive, " -C ", dir_));
     ASSERT_EQ(r.status, 0) << r.out;
     top_ = absl::StrCat("microvm-", Version(), "-x86_64");
   }
@@ -89,7 +71,7 @@ TEST_F(ReleaseTest, ChecksumMatches) {
   std::string sum, name;
   file >> sum >> name;
   EXPECT_EQ(name, top_ + ".tar.gz");
-  Result r = Sh(absl::StrCat("sha256sum ", kArchive));
+  ShellResult r = RunShell(absl::StrCat("sha256sum ", kArchive));
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(r.out.substr(0, 64), sum);
 }
@@ -109,7 +91,7 @@ TEST_F(ReleaseTest, UnpacksIntoOneDirectoryWithTheBinaryAndDocuments) {
 
 TEST_F(ReleaseTest, BinarySaysItsVersionAndBootsTheHelloGuest) {
   const std::string binary = dir_ + "/" + top_ + "/microvm";
-  Result v = Sh(binary + " --version");
+  ShellResult v = RunShell(binary + " --version");
   ASSERT_EQ(v.status, 0) << v.out;
   std::vector<std::string> lines = absl::StrSplit(v.out, '\n');
   EXPECT_EQ(lines[0], "microvm " + Version());
@@ -117,7 +99,7 @@ TEST_F(ReleaseTest, BinarySaysItsVersionAndBootsTheHelloGuest) {
   // From the unpacked directory, as a user would run it.
   char cwd[4096];
   ASSERT_NE(getcwd(cwd, sizeof cwd), nullptr);
-  Result r = Sh(absl::StrCat("cd ", dir_, "/", top_, " && ./microvm --kernel ", cwd, "/",
+  ShellResult r = RunShell(absl::StrCat("cd ", dir_, "/", top_, " && ./microvm --kernel ", cwd, "/",
                              kHello, " --mem 64 </dev/null"));
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("Hello from a microvm guest"));
