@@ -106,10 +106,14 @@ constexpr auto kQuietTime = std::chrono::milliseconds(50);
 
 // The guest (ports and numbers as above; IOAPIC at 0xFEC00000, LAPIC at
 // 0xFEE00000). Position-independent: only relative jumps and absolute MMIO
-// addresses. It waits for each interrupt spinning with interrupts on, never
-// with `hlt`: a halted vCPU in the nested machine can miss its wake-up
-// (../shared ENVIRONMENT.md), which would hang the probe rather than test the
-// IOAPIC. %ebx counts deliveries (the handler increments it).
+// addresses. It waits for each interrupt with `sti; hlt`, as the two
+// programs that showed the defect did (microvm's pci_irq guest and a bare
+// KVM program). That cannot meet the nested machine's rare lost wake-up of a
+// halted vCPU (../shared/ENVIRONMENT.md): the host raises the line from the
+// vCPU thread itself before re-entering the guest, so the interrupt is
+// pending before `hlt`, and nothing wakes the vCPU from another thread. The
+// quiet time after the last round polls the host instead of halting.
+// %ebx counts deliveries (the handler increments it).
 asm(R"(
   .pushsection .rodata.kvm_probe_level_guest, "a"
   .globl kvm_probe_level_guest, kvm_probe_level_handler, kvm_probe_level_end
@@ -126,11 +130,12 @@ kvm_probe_level_guest:
 1:
   movl %ebx, %edi
   outb %al, $0xe0             # host: raise the line
-  sti
 2:
+  sti
+  hlt                         # as the guests that showed the defect wait
+  cli
   cmpl %ebx, %edi
   je 2b                       # until the handler has run
-  cli
   decl %esi
   jnz 1b
   sti
