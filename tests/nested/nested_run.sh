@@ -29,8 +29,10 @@
 #   --append TEXT        extra kernel command line
 #
 # COMMAND's stdout and stderr are streamed to this script's stdout as they
-# come. Exit status: COMMAND's; 124 when the machine timed out; 125 when the
-# machine failed before COMMAND finished (the kernel console's tail is shown).
+# come. Exit status: COMMAND's; 123 when the machine died (no CPU time for
+# 60 s: the nested kernel stopped taking interrupts, see the watchdog below);
+# 124 when the machine timed out; 125 when the machine failed before COMMAND
+# finished (the kernel console's tail is shown).
 #
 # One vCPU: with two or more, QEMU 7.2's multi-threaded TCG now and then
 # stalls the whole machine for good (seen ~1 run in 8 of the KVM tests: both
@@ -54,6 +56,9 @@ SELF_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly SELF_DIR
 # Loaded in this order; kvm needs irqbypass, kvm-amd needs kvm.
 readonly KVM_MODULES=(virt/lib/irqbypass arch/x86/kvm/kvm arch/x86/kvm/kvm-amd)
+# A machine whose QEMU uses no CPU time for this long is dead (see the
+# watchdog below); checked this often.
+readonly STALL_SECONDS="${MICROVM_NESTED_STALL_SECONDS:-60}" STALL_CHECK_SECONDS=5
 
 die() { echo "${ME}: error: $*" >&2; exit 125; }
 
@@ -264,19 +269,46 @@ record_stall() {
   echo "info cpus / info registers -a:"
   local before
   before=$(wc -c <"${work}/monitor.log")
-  printf 'info cpus\ninfo registers -a\n' >"${monitor}.in"
+  printf 'info cpus\ninfo registers -a\ninfo lapic\n' >"${monitor}.in"
   sleep 2
   tail -c +"$((before + 1))" "${work}/monitor.log" | tr -d '\r' |
-    grep -E '^(CPU|\*?[[:space:]]*CPU #|RAX|RSI|R8 |R12|RIP|CS |CR0|EFER)' || echo "(monitor did not answer)"
+    grep -E '^(CPU|\*?[[:space:]]*CPU #|RAX|RSI|R8 |R12|RIP|CS |CR0|EFER|dumping|LVT|Timer|SPIV|ICR|ESR|ISR|IRR|APR|PPR)' ||
+    echo "(monitor did not answer)"
 }
+
+# Total CPU ticks of QEMU's threads.
+qemu_ticks() { thread_ticks | awk '{sub("ticks=", "", $4); t += $4} END {print t + 0}'; }
 
 # The watchdog must not hold this script's stdout/stderr (a reader of a pipe
 # would wait for its sleep to end) and must take its sleep along when killed.
+# Besides the time-out it watches for a dead machine: the nested kernel now
+# and then stops taking timer interrupts for good (seen in CI on 2026-12-04:
+# the vCPU halted in the idle loop with interrupts on and the test's own
+# 600 s watchdog never fired; ../shared/ENVIRONMENT.md has the machine's
+# lost wake-ups). A live machine, even one that only sleeps, costs QEMU a
+# few ticks every 20 s (6 to 8 measured); a dead one costs none. No tick in
+# STALL_SECONDS ends the run at once, with status 123, instead of at the
+# time-out.
 (
   trap 'kill "${sleeper}" 2>/dev/null; exit 0' TERM
-  sleep "${timeout}" & sleeper=$!
-  wait "${sleeper}"
-  touch "${work}/timed-out"
+  deadline=$(( $(date +%s) + timeout ))
+  last_ticks=-1 still=0
+  while (( $(date +%s) < deadline )); do
+    sleep "${STALL_CHECK_SECONDS}" & sleeper=$!
+    wait "${sleeper}"
+    ticks=$(qemu_ticks)
+    if [[ ${ticks} == "${last_ticks}" ]]; then
+      still=$(( still + STALL_CHECK_SECONDS ))
+    else
+      still=0
+    fi
+    last_ticks=${ticks}
+    if (( still >= STALL_SECONDS )); then
+      touch "${work}/stalled"
+      break
+    fi
+  done
+  [[ -e ${work}/stalled ]] || touch "${work}/timed-out"
   record_stall >"${work}/stall.log" 2>&1
   kill -TERM "${qemu_pid}" 2>/dev/null
   sleep 5
@@ -307,6 +339,14 @@ show_console() {
 }
 
 tr -d '\r' <"${control}" >"${control}.clean"
+if [[ -e ${work}/stalled ]]; then
+  echo "${ME}: error: the nested machine died: QEMU used no CPU time for ${STALL_SECONDS} s" \
+    "(its kernel stopped taking interrupts; not the command's doing); QEMU killed" >&2
+  show_console
+  echo "${ME}: the machine when it was found dead:" >&2
+  sed 's/^/  | /' "${work}/stall.log" >&2 || true
+  exit 123
+fi
 if [[ -e ${work}/timed-out ]]; then
   echo "${ME}: error: timed out after ${timeout} s; QEMU killed" >&2
   show_console
