@@ -36,34 +36,51 @@ absl::Status Bus::Register(uint64_t base, uint64_t size,
           base + size, prev->second.label, prev->first));
     }
   }
-  ranges_.emplace(base, Range{size, std::move(device), std::move(label)});
+  ranges_.try_emplace(base, size, std::move(device), std::move(label));
   return absl::OkStatus();
 }
 
 absl::Status Bus::Unregister(uint64_t base) {
   absl::MutexLock lock(&mu_);
-  if (ranges_.erase(base) == 0) {
+  auto it = ranges_.find(base);
+  if (it == ranges_.end()) {
     return absl::NotFoundError(absl::StrFormat(
         "%s bus: no range starts at 0x%x", name_, base));
   }
+  LabelCounts& kept = removed_[it->second.label];
+  kept.label = it->second.label;
+  kept.reads += it->second.reads.load(std::memory_order_relaxed);
+  kept.writes += it->second.writes.load(std::memory_order_relaxed);
+  ranges_.erase(it);
   return absl::OkStatus();
 }
 
-std::shared_ptr<BusDevice> Bus::Find(uint64_t addr, uint64_t len,
+std::shared_ptr<BusDevice> Bus::Find(uint64_t addr, uint64_t len, bool write,
                                      uint64_t* offset) const {
   absl::ReaderMutexLock lock(&mu_);
   auto it = ranges_.upper_bound(addr);
-  if (it == ranges_.begin()) return nullptr;
-  --it;
-  uint64_t off = addr - it->first;
-  if (off >= it->second.size || len > it->second.size - off) return nullptr;
-  *offset = off;
-  return it->second.device;
+  const Range* range = nullptr;
+  if (it != ranges_.begin()) {
+    --it;
+    const uint64_t off = addr - it->first;
+    if (off < it->second.size && len <= it->second.size - off) {
+      range = &it->second;
+      *offset = off;
+    }
+  }
+  if (range == nullptr) {
+    (write ? unclaimed_writes_ : unclaimed_reads_)
+        .fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  (write ? range->writes : range->reads)
+      .fetch_add(1, std::memory_order_relaxed);
+  return range->device;
 }
 
 bool Bus::Read(uint64_t addr, absl::Span<uint8_t> data) const {
   uint64_t offset = 0;
-  std::shared_ptr<BusDevice> device = Find(addr, data.size(), &offset);
+  std::shared_ptr<BusDevice> device = Find(addr, data.size(), false, &offset);
   if (device == nullptr) {
     std::memset(data.data(), 0xff, data.size());
     return false;
@@ -74,10 +91,26 @@ bool Bus::Read(uint64_t addr, absl::Span<uint8_t> data) const {
 
 bool Bus::Write(uint64_t addr, absl::Span<const uint8_t> data) const {
   uint64_t offset = 0;
-  std::shared_ptr<BusDevice> device = Find(addr, data.size(), &offset);
+  std::shared_ptr<BusDevice> device = Find(addr, data.size(), true, &offset);
   if (device == nullptr) return false;
   device->Write(offset, data);
   return true;
+}
+
+Bus::Counts Bus::counts() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::map<std::string, LabelCounts> by_label = removed_;
+  for (const auto& [base, range] : ranges_) {
+    LabelCounts& c = by_label[range.label];
+    c.label = range.label;
+    c.reads += range.reads.load(std::memory_order_relaxed);
+    c.writes += range.writes.load(std::memory_order_relaxed);
+  }
+  Counts counts;
+  for (auto& [label, c] : by_label) counts.labels.push_back(std::move(c));
+  counts.unclaimed_reads = unclaimed_reads_.load(std::memory_order_relaxed);
+  counts.unclaimed_writes = unclaimed_writes_.load(std::memory_order_relaxed);
+  return counts;
 }
 
 size_t Bus::size() const {

@@ -104,5 +104,34 @@ TEST(BusTest, ManyRangesLookUpCorrectly) {
   }
 }
 
+TEST(BusTest, CountsAccessesPerLabelAcrossMoves) {
+  Bus bus("test");
+  auto dev = std::make_shared<Recorder>();
+  ASSERT_TRUE(bus.Register(0x100, 0x10, dev, "a").ok());
+  ASSERT_TRUE(bus.Register(0x200, 0x10, dev, "b").ok());
+  uint8_t byte = 0;
+  EXPECT_TRUE(bus.Read(0x100, absl::MakeSpan(&byte, 1)));
+  EXPECT_TRUE(bus.Write(0x10f, absl::MakeConstSpan(&byte, 1)));
+  EXPECT_TRUE(bus.Write(0x104, absl::MakeConstSpan(&byte, 1)));
+  EXPECT_FALSE(bus.Read(0x300, absl::MakeSpan(&byte, 1)));
+  EXPECT_FALSE(bus.Write(0x10f, absl::MakeConstSpan(&byte, 2)));  // straddles
+  // "a" moves (a BAR reprogrammed): its counts stay with its label.
+  ASSERT_TRUE(bus.Unregister(0x100).ok());
+  ASSERT_TRUE(bus.Register(0x400, 0x10, dev, "a").ok());
+  EXPECT_TRUE(bus.Read(0x400, absl::MakeSpan(&byte, 1)));
+  EXPECT_TRUE(bus.Read(0x20f, absl::MakeSpan(&byte, 1)));
+
+  Bus::Counts c = bus.counts();
+  ASSERT_EQ(c.labels.size(), 2u);
+  EXPECT_EQ(c.labels[0].label, "a");
+  EXPECT_EQ(c.labels[0].reads, 2u);
+  EXPECT_EQ(c.labels[0].writes, 2u);
+  EXPECT_EQ(c.labels[1].label, "b");
+  EXPECT_EQ(c.labels[1].reads, 1u);
+  EXPECT_EQ(c.labels[1].writes, 0u);
+  EXPECT_EQ(c.unclaimed_reads, 1u);
+  EXPECT_EQ(c.unclaimed_writes, 1u);
+}
+
 }  // namespace
 }  // namespace microvm

@@ -19,10 +19,11 @@ absl::Status PciDevice::MapBar(const BarRegion& bar, Bus& bus) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "PCI BAR %d: the device has no handler for it", bar.index));
   }
-  return bus.Register(bar.address, bar.size, std::move(handler),
-                      bar.index == kRomBar
-                          ? std::string("PCI ROM")
-                          : absl::StrFormat("PCI BAR %d", bar.index));
+  return bus.Register(
+      bar.address, bar.size, std::move(handler),
+      bar.index == kRomBar
+          ? absl::StrFormat("PCI %s ROM", address_.ToString())
+          : absl::StrFormat("PCI %s BAR %d", address_.ToString(), bar.index));
 }
 
 absl::Status PciDevice::UnmapBar(const BarRegion& bar, Bus& bus) {

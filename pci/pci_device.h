@@ -64,6 +64,15 @@ class PciDevice {
   virtual absl::Status MapBar(const BarRegion& bar, Bus& bus);
   // Undoes a successful MapBar of `bar`. Default: bus.Unregister.
   virtual absl::Status UnmapBar(const BarRegion& bar, Bus& bus);
+
+  // Where PciRoot put the device (set before Attach). The default MapBar
+  // names its bus ranges after it ("PCI 00:01.0 BAR 0"), which is how the
+  // bus counts (--stats) tell devices apart.
+  const PciAddress& address() const { return address_; }
+
+ private:
+  friend class PciRoot;
+  PciAddress address_;
 };
 
 }  // namespace microvm::pci

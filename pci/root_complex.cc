@@ -233,6 +233,7 @@ absl::Status PciRoot::PutDevice(uint8_t slot,
     device->ConfigWrite(kInterruptLine, absl::MakeConstSpan(&line, 1));
     routes_.push_back(IntxRoute{slot, static_cast<uint8_t>(pin - 1), gsi});
   }
+  device->address_ = address;
   device->Attach(address, std::move(intx));
   slots_[slot] = Slot{std::move(device)};
   return absl::OkStatus();

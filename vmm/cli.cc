@@ -8,6 +8,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
+#include "base/linux_uapi.h"
+#include "base/status.h"
 #include "memory/layout.h"
 
 namespace microvm {
@@ -163,7 +165,82 @@ absl::StatusOr<CliConfig> ValidateArgs(const CliArgs& args) {
   out.vm.mem_bytes = static_cast<uint64_t>(args.mem_mib) * layout::kMiB;
   out.vm.cpus = static_cast<int>(args.cpus);
   out.vm.hugepages = args.hugepages;
+  if (!args.cpu_affinity.empty()) {
+    MVM_ASSIGN_OR_RETURN(CpuAffinity pins, ParseCpuAffinity(args.cpu_affinity));
+    for (const auto& [vcpu, cpu] : pins.vcpus) {
+      if (vcpu >= args.cpus) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "--cpu_affinity pins vCPU %d, but --cpus %d numbers them 0 to %d",
+            vcpu, args.cpus, args.cpus - 1));
+      }
+    }
+    out.vm.vcpu_affinity = std::move(pins.vcpus);
+    out.vm.loop_affinity = pins.loop;
+  }
+  if (args.halt_poll_ns < -1) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--halt_poll_ns %d is negative: give nanoseconds, 0 for no polling",
+        args.halt_poll_ns));
+  }
+  if (args.halt_poll_ns >= 0) {
+    out.vm.halt_poll_ns = static_cast<uint64_t>(args.halt_poll_ns);
+  }
+  MVM_ASSIGN_OR_RETURN(out.vm.disable_exits,
+                       ParseDisableExits(args.disable_exits));
   return out;
+}
+
+absl::StatusOr<CpuAffinity> ParseCpuAffinity(const std::string& text) {
+  CpuAffinity out;
+  auto bad = [&text](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--cpu_affinity ", text, ": ", why,
+        " (give VCPU=CPU pairs separated by commas, VCPU a vCPU index or "
+        "\"loop\" for the event loop, e.g. 0=2,1=3,loop=1)"));
+  };
+  for (absl::string_view item : absl::StrSplit(text, ',')) {
+    std::vector<absl::string_view> kv = absl::StrSplit(item, '=');
+    int cpu = -1;
+    if (kv.size() != 2 || !absl::SimpleAtoi(kv[1], &cpu) || cpu < 0) {
+      return bad(absl::StrCat("'", item, "' is not VCPU=CPU"));
+    }
+    if (kv[0] == "loop") {
+      if (out.loop.has_value()) return bad("the loop is pinned twice");
+      out.loop = cpu;
+      continue;
+    }
+    int vcpu = -1;
+    if (!absl::SimpleAtoi(kv[0], &vcpu) || vcpu < 0) {
+      return bad(absl::StrCat("'", kv[0], "' is neither a vCPU index nor loop"));
+    }
+    if (!out.vcpus.emplace(vcpu, cpu).second) {
+      return bad(absl::StrCat("vCPU ", vcpu, " is pinned twice"));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<uint32_t> ParseDisableExits(const std::string& text) {
+  uint32_t bits = 0;
+  if (text.empty()) return bits;
+  for (absl::string_view name : absl::StrSplit(text, ',')) {
+    uint32_t bit = 0;
+    if (name == "mwait") {
+      bit = KVM_X86_DISABLE_EXITS_MWAIT;
+    } else if (name == "hlt") {
+      bit = KVM_X86_DISABLE_EXITS_HLT;
+    } else if (name == "pause") {
+      bit = KVM_X86_DISABLE_EXITS_PAUSE;
+    } else if (name == "cstate") {
+      bit = KVM_X86_DISABLE_EXITS_CSTATE;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--disable_exits ", text, ": unknown exit '", name,
+          "' (give hlt, pause, mwait or cstate, separated by commas)"));
+    }
+    bits |= bit;
+  }
+  return bits;
 }
 
 }  // namespace microvm

@@ -5,6 +5,8 @@
 #define MICROVM_VMM_CLI_H_
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,7 +36,22 @@ struct CliArgs {
   int64_t cpus = 1;
   bool hugepages = false;
   std::vector<std::string> vfio;
+  std::string cpu_affinity;   // "0=2,1=3,loop=1"; "" for none
+  int64_t halt_poll_ns = -1;  // -1: KVM's default
+  std::string disable_exits;  // "hlt,pause"; "" for none
 };
+
+// --cpu_affinity: comma-separated VCPU=CPU pairs, VCPU a vCPU index or
+// "loop" (the event-loop thread), CPU a host CPU number; each VCPU once.
+struct CpuAffinity {
+  std::map<int, int> vcpus;
+  std::optional<int> loop;
+};
+absl::StatusOr<CpuAffinity> ParseCpuAffinity(const std::string& text);
+
+// --disable_exits: comma-separated hlt, pause, mwait, cstate, as
+// KVM_X86_DISABLE_EXITS_* bits.
+absl::StatusOr<uint32_t> ParseDisableExits(const std::string& text);
 
 struct CliConfig {
   VmConfig vm;

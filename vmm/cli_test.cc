@@ -1,10 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "vmm/cli.h"
 
+#include <map>
+#include <string>
+
+#include "base/linux_uapi.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace microvm {
 namespace {
+
+using ::testing::HasSubstr;
 
 TEST(PciAddressTest, ParsesFullAndShortForms) {
   auto a = ParsePciAddress("0000:01:00.0");
@@ -150,6 +157,60 @@ TEST(HelpTest, AWordLongerThanTheLineStandsAlone) {
             "u\n\nOptions:\n  --x=1\n        short\n"
             "        averyveryverylongword\n        end\n"
             "  --help\n        Help.\n");
+}
+
+TEST(CliTest, CpuAffinityPairsAndTheLoop) {
+  absl::StatusOr<CpuAffinity> a = ParseCpuAffinity("0=2,1=3,loop=1");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->vcpus, (std::map<int, int>{{0, 2}, {1, 3}}));
+  EXPECT_EQ(a->loop, 1);
+  for (const char* bad : {"0", "0=", "=1", "0=x", "x=1", "0=-1", "-1=0",
+                          "0=1,0=2", "loop=1,loop=2", "0=1,,1=2"}) {
+    absl::StatusOr<CpuAffinity> r = ParseCpuAffinity(bad);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(std::string(r.status().message()),
+                HasSubstr("give VCPU=CPU pairs"))
+        << bad;
+  }
+}
+
+TEST(CliTest, CpuAffinityOfAVcpuThatDoesNotExist) {
+  CliArgs args = Good();
+  args.cpus = 2;
+  args.cpu_affinity = "2=0";
+  absl::StatusOr<CliConfig> c = ValidateArgs(args);
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()),
+              HasSubstr("pins vCPU 2, but --cpus 2 numbers them 0 to 1"));
+  args.cpu_affinity = "1=0,loop=0";
+  c = ValidateArgs(args);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->vm.vcpu_affinity, (std::map<int, int>{{1, 0}}));
+  EXPECT_EQ(c->vm.loop_affinity, 0);
+}
+
+TEST(CliTest, HaltPollAndDisableExits) {
+  CliArgs args = Good();
+  absl::StatusOr<CliConfig> c = ValidateArgs(args);
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE(c->vm.halt_poll_ns.has_value());
+  EXPECT_EQ(c->vm.disable_exits, 0u);
+  args.halt_poll_ns = 0;
+  args.disable_exits = "hlt,pause";
+  c = ValidateArgs(args);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->vm.halt_poll_ns, 0u);
+  EXPECT_EQ(c->vm.disable_exits,
+            uint32_t{KVM_X86_DISABLE_EXITS_HLT | KVM_X86_DISABLE_EXITS_PAUSE});
+  args.halt_poll_ns = -2;
+  EXPECT_THAT(std::string(ValidateArgs(args).status().message()),
+              HasSubstr("--halt_poll_ns -2 is negative"));
+  args.halt_poll_ns = -1;
+  args.disable_exits = "hlt,nap";
+  EXPECT_THAT(std::string(ValidateArgs(args).status().message()),
+              HasSubstr("unknown exit 'nap' (give hlt, pause, mwait or cstate"));
+  EXPECT_EQ(ParseDisableExits("mwait,cstate").value(),
+            uint32_t{KVM_X86_DISABLE_EXITS_MWAIT | KVM_X86_DISABLE_EXITS_CSTATE});
 }
 
 }  // namespace

@@ -16,8 +16,10 @@ constexpr uint32_t kPicPins = 16;
 
 class KvmIrqLine final : public IrqLine {
  public:
-  KvmIrqLine(KvmVm& vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {}
+  KvmIrqLine(KvmVm& vm, uint32_t gsi, std::atomic<uint64_t>& raises)
+      : vm_(vm), gsi_(gsi), raises_(raises) {}
   void Set(bool high) override {
+    if (high) raises_.fetch_add(1, std::memory_order_relaxed);
     // Cannot fail for a GSI that MakeIrqLine accepted.
     (void)vm_.SetIrqLine(gsi_, high);
   }
@@ -26,6 +28,7 @@ class KvmIrqLine final : public IrqLine {
  private:
   KvmVm& vm_;
   const uint32_t gsi_;
+  std::atomic<uint64_t>& raises_;
 };
 
 }  // namespace
@@ -50,7 +53,10 @@ class IrqRouter::Vector final : public MsiVector {
     if (s.ok()) enabled_ = enabled;
     return s;
   }
-  void Trigger() override { (void)trigger_.Signal(); }
+  void Trigger() override {
+    router_.msi_triggers_.fetch_add(1, std::memory_order_relaxed);
+    (void)trigger_.Signal();
+  }
   int trigger_fd() const override { return trigger_.fd(); }
 
  private:
@@ -104,7 +110,7 @@ absl::Status IrqRouter::Init() {
 
 absl::StatusOr<std::unique_ptr<IrqLine>> IrqRouter::MakeIrqLine(uint32_t gsi) {
   MVM_RETURN_IF_ERROR(CheckIoapicInput(gsi));
-  return std::make_unique<KvmIrqLine>(vm_, gsi);
+  return std::make_unique<KvmIrqLine>(vm_, gsi, line_raises_);
 }
 
 absl::StatusOr<std::unique_ptr<MsiVector>> IrqRouter::AllocateMsi() {

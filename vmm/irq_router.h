@@ -6,6 +6,7 @@
 #ifndef MICROVM_VMM_IRQ_ROUTER_H_
 #define MICROVM_VMM_IRQ_ROUTER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -42,6 +43,17 @@ class IrqRouter final : public InterruptController {
   // Number of MSI routes in use (for tests and leak checks).
   size_t msi_routes() const;
 
+  // Interrupts the VMM raised itself so far (--stats): KVM_IRQ_LINE calls
+  // that drove a line high, and MSI messages of emulated devices (Trigger).
+  // Kernel producers (VFIO through irqfd) are not counted: they never pass
+  // the VMM.
+  uint64_t line_raises() const {
+    return line_raises_.load(std::memory_order_relaxed);
+  }
+  uint64_t msi_triggers() const {
+    return msi_triggers_.load(std::memory_order_relaxed);
+  }
+
  private:
   class Vector;
   friend class Vector;
@@ -58,6 +70,8 @@ class IrqRouter final : public InterruptController {
   mutable absl::Mutex mu_;
   // GSI -> MSI message, for every allocated vector.
   std::map<uint32_t, kvm_irq_routing_msi> msi_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> line_raises_{0};
+  std::atomic<uint64_t> msi_triggers_{0};
 };
 
 }  // namespace microvm

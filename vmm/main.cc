@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // microvm: boot a Linux guest (or a test guest) on KVM.
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <chrono>
@@ -46,6 +51,23 @@ ABSL_FLAG(bool, boot_timer, false,
           "Report on stderr when the vCPUs start and when the guest writes a "
           "marker byte to the boot timer page at 0xf0000000 (123: init, as "
           "Firecracker's), in ms since microvm started");
+ABSL_FLAG(bool, stats, false,
+          "At exit print what the VM did on stderr: exits by reason and by "
+          "device, interrupts microvm injected, trapped BAR accesses, DMA "
+          "mapping, time to the first guest instruction, wall and vCPU time "
+          "(kill -USR1 prints the same while it runs, with or without this)");
+ABSL_FLAG(std::string, stats_json, "",
+          "At exit write the --stats numbers to this file as one JSON object");
+ABSL_FLAG(std::string, cpu_affinity, "",
+          "Pin vCPU threads and the event loop to host CPUs: VCPU=CPU pairs, "
+          "e.g. 0=2,1=3,loop=1 (loop: the event-loop thread)");
+ABSL_FLAG(int64_t, halt_poll_ns, -1,
+          "This VM's KVM halt polling in ns (KVM_CAP_HALT_POLL; 0: none; -1: "
+          "the kvm module's default)");
+ABSL_FLAG(std::string, disable_exits, "",
+          "Let the guest run these on its own CPU without exiting "
+          "(KVM_CAP_X86_DISABLE_EXITS): hlt, pause, mwait, cstate, comma-"
+          "separated; for guests that own dedicated host CPUs");
 // Declared for --help only: main() takes every --vfio out of argv first,
 // because Abseil keeps just the last value of a repeated flag.
 ABSL_FLAG(std::string, vfio, "",
@@ -93,11 +115,58 @@ int Fail(const absl::Status& status) {
   return 1;
 }
 
+// --stats_json's file: opened before the VM is built, so a path that cannot
+// be written fails at once; written when the VM is done; removed again if
+// microvm made it and no VM ran.
+class StatsJsonFile {
+ public:
+  absl::Status Open(const std::string& path) {
+    path_ = path;
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    created_ = fd_ >= 0;
+    if (fd_ < 0 && errno == EEXIST) {
+      fd_ = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    }
+    if (fd_ < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--stats_json ", path, ": cannot write it (", std::strerror(errno),
+          "); give a file in a directory you can write to"));
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Write(const std::string& json) {
+    size_t done = 0;
+    while (done < json.size()) {
+      const ssize_t n = ::write(fd_, json.data() + done, json.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        return absl::InternalError(absl::StrCat(
+            "--stats_json ", path_, ": writing failed (",
+            std::strerror(n < 0 ? errno : ENOSPC), ")"));
+      }
+      done += static_cast<size_t>(n);
+    }
+    written_ = true;
+    return absl::OkStatus();
+  }
+  ~StatsJsonFile() {
+    if (fd_ < 0) return;
+    ::close(fd_);
+    if (created_ && !written_) ::unlink(path_.c_str());
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  bool created_ = false;
+  bool written_ = false;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const auto start = std::chrono::steady_clock::now();
-  // SIGINT/SIGTERM are taken through the VM's event loop (pending until it
+  // SIGINT/SIGTERM (and SIGUSR1) are taken through the VM's event loop (pending until it
   // watches them); blocked first, before any thread starts so every thread
   // inherits the mask, and before the failure handler below, which would
   // otherwise take SIGTERM for a crash.
@@ -105,6 +174,7 @@ int main(int argc, char** argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR1);  // --stats on demand, through the event loop too
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   // A crash (a bug: it must never happen) prints where, not just a signal.
   absl::InitializeSymbolizer(argv[0]);
@@ -143,6 +213,9 @@ int main(int argc, char** argv) {
   args.cpus = absl::GetFlag(FLAGS_cpus);
   args.hugepages = absl::GetFlag(FLAGS_hugepages);
   args.vfio = std::move(vfio);
+  args.cpu_affinity = absl::GetFlag(FLAGS_cpu_affinity);
+  args.halt_poll_ns = absl::GetFlag(FLAGS_halt_poll_ns);
+  args.disable_exits = absl::GetFlag(FLAGS_disable_exits);
   absl::StatusOr<microvm::CliConfig> config = microvm::ValidateArgs(args);
   if (!config.ok()) return Fail(config.status());
   for (const microvm::PciAddress& a : config->vfio) {
@@ -161,13 +234,28 @@ int main(int argc, char** argv) {
 
   config->vm.handle_signals = true;
   config->vm.kvm_device = absl::GetFlag(FLAGS_kvm_device);
+  config->vm.start = start;
   if (absl::GetFlag(FLAGS_boot_timer)) config->vm.boot_timer_start = start;
+  StatsJsonFile stats_json;
+  if (const std::string path = absl::GetFlag(FLAGS_stats_json); !path.empty()) {
+    if (absl::Status s = stats_json.Open(path); !s.ok()) return Fail(s);
+  }
 
   absl::StatusOr<std::unique_ptr<microvm::Vm>> vm =
       microvm::Vm::Create(config->vm);
   if (!vm.ok()) return Fail(vm.status());
   absl::StatusOr<microvm::VmExit> exit = (*vm)->Run();
+  const microvm::VmStats stats = (*vm)->Stats();
   vm->reset();
+  if (absl::GetFlag(FLAGS_stats)) {
+    std::fputs(microvm::FormatStatsTable(stats, "at exit").c_str(), stderr);
+  }
+  if (!absl::GetFlag(FLAGS_stats_json).empty()) {
+    if (absl::Status s = stats_json.Write(microvm::FormatStatsJson(stats));
+        !s.ok() && exit.ok()) {
+      return Fail(s);
+    }
+  }
   if (!exit.ok()) return Fail(exit.status());
   if (*exit == microvm::VmExit::kDeviceRequested) {
     // The line saying which device and why is already on stderr.

@@ -48,6 +48,7 @@ absl::StatusOr<std::unique_ptr<Passthrough>> Passthrough::Create(
     pci::PciRoot& root, const vfio_pci::Context& context,
     OnRequest on_request) {
   std::unique_ptr<Passthrough> p(new Passthrough());
+  p->addresses_ = devices;
   MVM_ASSIGN_OR_RETURN(p->container_, vfio::Container::Open());
   // Devices first: a device that is not bound to vfio-pci or whose group is
   // not viable is the likely user error, and it is reported before seconds

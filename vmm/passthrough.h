@@ -42,6 +42,8 @@ class Passthrough {
   absl::Status Reset();
 
   const vfio::GuestDmaMappings& dma() const { return dma_; }
+  // The devices' addresses, as given to Create.
+  const std::vector<std::string>& addresses() const { return addresses_; }
 
   // A device's request interrupt (VFIO_PCI_REQ_IRQ_INDEX) on the event loop;
   // the watch goes before its eventfd. The kernel drops its reference to the
@@ -59,6 +61,7 @@ class Passthrough {
   vfio::GuestDmaMappings dma_;
   std::vector<std::shared_ptr<vfio_pci::VfioPciDevice>> devices_;
   std::vector<std::unique_ptr<RequestWatch>> requests_;
+  std::vector<std::string> addresses_;
 };
 
 }  // namespace microvm

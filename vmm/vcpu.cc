@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "vmm/vcpu.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -88,21 +92,117 @@ void VcpuThread::Join() {
   if (thread_.joinable()) thread_.join();
 }
 
+namespace {
+
+// One more, from the only thread that writes the counter.
+void Bump(std::atomic<uint64_t>& counter) {
+  counter.store(counter.load(std::memory_order_relaxed) + 1,
+                std::memory_order_relaxed);
+}
+
+int64_t ThreadCpuNanos(clockid_t clock) {
+  timespec ts;
+  if (::clock_gettime(clock, &ts) != 0) return -1;
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+absl::Status PinThisThread(int cpu, const std::string& who) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  const int err = ::pthread_setaffinity_np(::pthread_self(), sizeof(set), &set);
+  if (err != 0) {
+    return ErrnoError(err, absl::StrCat("--cpu_affinity: pinning ", who,
+                                        " to host CPU ", cpu));
+  }
+  return absl::OkStatus();
+}
+
 void VcpuThread::Loop() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, KickSignal());
   ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  if (affinity_.has_value()) {
+    absl::Status pinned =
+        PinThisThread(*affinity_, absl::StrCat("vCPU ", vcpu_->id()));
+    if (!pinned.ok()) {
+      on_end_(pinned);
+      return;
+    }
+  }
+  first_run_ns_.store(
+      std::chrono::steady_clock::now().time_since_epoch().count(),
+      std::memory_order_relaxed);
   while (!stop_) {
     long r = vcpu_->Run();
     if (r < 0) {
-      if (r == -EINTR || r == -EAGAIN) continue;
+      if (r == -EINTR || r == -EAGAIN) {
+        Bump(exits_[KVM_EXIT_INTR]);
+        continue;
+      }
       on_end_(ErrnoError(static_cast<int>(-r),
                          absl::StrCat("KVM_RUN on vCPU ", vcpu_->id())));
-      return;
+      break;
     }
-    if (!HandleExit()) return;
+    Bump(exits_[std::min<size_t>(vcpu_->run()->exit_reason, kExitReasons - 1)]);
+    if (!HandleExit()) break;
   }
+  final_cpu_ns_.store(ThreadCpuNanos(CLOCK_THREAD_CPUTIME_ID),
+                      std::memory_order_release);
+}
+
+std::vector<VmStats::Count> VcpuThread::exit_counts() const {
+  std::vector<VmStats::Count> counts;
+  for (size_t i = 0; i < kExitReasons; ++i) {
+    const uint64_t n = exits_[i].load(std::memory_order_relaxed);
+    if (n == 0) continue;
+    counts.push_back({i == kExitReasons - 1
+                          ? std::string("KVM_EXIT_OTHER")
+                          : std::string(ExitName(static_cast<uint32_t>(i))),
+                      n});
+  }
+  return counts;
+}
+
+absl::Duration VcpuThread::cpu_time() const {
+  int64_t ns = final_cpu_ns_.load(std::memory_order_acquire);
+  if (ns < 0 && started_ && thread_.joinable()) {
+    // Still running (or just ended: then its clock is gone and the value it
+    // stored is there).
+    clockid_t clock;
+    if (::pthread_getcpuclockid(
+            const_cast<std::thread&>(thread_).native_handle(), &clock) == 0) {
+      ns = ThreadCpuNanos(clock);
+    }
+    if (ns < 0) ns = final_cpu_ns_.load(std::memory_order_acquire);
+  }
+  return absl::Nanoseconds(std::max<int64_t>(ns, 0));
+}
+
+std::vector<VmStats::Count> VcpuThread::kvm_counts() {
+  static constexpr const char* kWanted[] = {
+      "exits",         "halt_exits",           "halt_wakeup",
+      "halt_attempted_poll", "halt_successful_poll", "irq_injections"};
+  std::vector<VmStats::Count> counts;
+  auto all = vcpu_->KvmStats();
+  if (!all.ok()) return counts;
+  for (const char* name : kWanted) {
+    for (const auto& [n, value] : *all) {
+      if (n == name) counts.push_back({n, value});
+    }
+  }
+  return counts;
+}
+
+std::optional<std::chrono::steady_clock::time_point> VcpuThread::first_run()
+    const {
+  const int64_t ns = first_run_ns_.load(std::memory_order_relaxed);
+  if (ns == 0) return std::nullopt;
+  return std::chrono::steady_clock::time_point(
+      std::chrono::steady_clock::duration(ns));
 }
 
 bool VcpuThread::HandleExit() {

@@ -7,18 +7,28 @@
 
 #include <pthread.h>
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
+#include <string>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "base/bus.h"
 #include "memory/guest_memory.h"
 #include "vmm/kvm/kvm.h"
+#include "vmm/stats.h"
 #include "vmm/vm.h"
 
 namespace microvm {
+
+// Runs the calling thread on host CPU `cpu` only (--cpu_affinity); `who`
+// names the thread in the error.
+absl::Status PinThisThread(int cpu, const std::string& who);
 
 class VcpuThread {
  public:
@@ -31,6 +41,9 @@ class VcpuThread {
   ~VcpuThread();  // Stops and joins.
 
   KvmVcpu& vcpu() { return *vcpu_; }
+  // The host CPU the thread pins itself to before its first KVM_RUN (a
+  // failure ends the VM); call before Start().
+  void set_affinity(int cpu) { affinity_ = cpu; }
   void Start();
   // Makes the thread leave KVM_RUN and return. Thread-safe, idempotent.
   void Stop();
@@ -38,6 +51,16 @@ class VcpuThread {
 
   // Installs the no-op handler for the kick signal; call once per process.
   static absl::Status InstallKickHandler();
+
+  // For --stats, from any thread, while the vCPU runs or after: exits so far
+  // by KVM exit reason (KVM_EXIT_INTR: KVM_RUN interrupted by a signal, a
+  // kick), the thread's CPU time, and when it first entered KVM_RUN.
+  std::vector<VmStats::Count> exit_counts() const;
+  absl::Duration cpu_time() const;
+  std::optional<std::chrono::steady_clock::time_point> first_run() const;
+  // KVM's counters of the vCPU (VmStats::Vcpu::kvm); empty if KVM has none.
+  // One caller at a time.
+  std::vector<VmStats::Count> kvm_counts();
 
  private:
   void Loop();
@@ -53,6 +76,14 @@ class VcpuThread {
   std::atomic<bool> stop_{false};
   std::atomic<bool> started_{false};
   std::thread thread_;
+  // Written by the vCPU thread only (plain loads and stores, no locked
+  // instruction on the exit path), read by --stats. Reasons at or above
+  // kExitReasons share the last slot.
+  static constexpr size_t kExitReasons = 64;
+  std::array<std::atomic<uint64_t>, kExitReasons> exits_{};
+  std::atomic<int64_t> first_run_ns_{0};    // steady_clock; 0: not yet
+  std::atomic<int64_t> final_cpu_ns_{-1};   // set as the thread ends
+  std::optional<int> affinity_;
 };
 
 }  // namespace microvm

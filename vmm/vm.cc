@@ -1,15 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "vmm/vm.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <optional>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "base/epoll_loop.h"
 #include "base/status.h"
@@ -59,6 +66,35 @@ uint32_t WithDeliveryMode(uint32_t lvt, uint32_t mode) {
   return (lvt & ~0x700u) | (mode << 8);
 }
 
+// "0-3,6": the CPUs in `set`, as taskset -c prints them.
+std::string CpuList(const cpu_set_t& set) {
+  std::string out;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &set)) continue;
+    int last = cpu;
+    while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set)) ++last;
+    absl::StrAppend(&out, out.empty() ? "" : ",", cpu,
+                    last > cpu ? absl::StrCat("-", last) : "");
+    cpu = last;
+  }
+  return out;
+}
+
+// "hlt,pause": KVM_X86_DISABLE_EXITS_* bits by their --disable_exits names.
+std::string ExitBitNames(uint32_t bits) {
+  static constexpr std::pair<uint32_t, const char*> kNames[] = {
+      {KVM_X86_DISABLE_EXITS_HLT, "hlt"},
+      {KVM_X86_DISABLE_EXITS_PAUSE, "pause"},
+      {KVM_X86_DISABLE_EXITS_MWAIT, "mwait"},
+      {KVM_X86_DISABLE_EXITS_CSTATE, "cstate"}};
+  std::string out;
+  for (const auto& [bit, name] : kNames) {
+    if (bits & bit) absl::StrAppend(&out, out.empty() ? "" : ",", name);
+  }
+  return out.empty() ? "none" : out;
+}
+
+
 class VmImpl final : public Vm {
  public:
   VmImpl(Kvm kvm, KvmVm vm, GuestMemory mem, std::unique_ptr<EpollLoop> loop)
@@ -84,6 +120,7 @@ class VmImpl final : public Vm {
 
   absl::StatusOr<VmExit> Run() override;
   void Stop() override { End(VmExit::kStopped); }
+  VmStats Stats() override;
 
  private:
   void End(absl::StatusOr<VmExit> result);
@@ -91,6 +128,7 @@ class VmImpl final : public Vm {
                          const std::vector<kvm_cpuid_entry2>& cpuid,
                          const boot::BootInfo& boot);
   absl::Status WatchSignals();
+  absl::Status ApplyTuning(const VmConfig& config);
   absl::Status SetUpPci(const VmConfig& config, const boot::BootInfo& boot);
 
   Kvm kvm_;
@@ -111,6 +149,8 @@ class VmImpl final : public Vm {
   UniqueFd signal_fd_;
   EventLoop::Watch signal_watch_;
   std::optional<BootTimer::Clock::time_point> boot_timer_start_;
+  std::chrono::steady_clock::time_point start_;
+  std::optional<int> loop_affinity_;
   // Declared last: destroyed (stopped and joined) first.
   std::vector<std::unique_ptr<VcpuThread>> vcpus_;
 
@@ -212,16 +252,79 @@ absl::Status VmImpl::WatchSignals() {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR1);
   signal_fd_.reset(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
-  if (!signal_fd_) return LastErrnoError("signalfd(SIGINT, SIGTERM)");
+  if (!signal_fd_) return LastErrnoError("signalfd(SIGINT, SIGTERM, SIGUSR1)");
   MVM_ASSIGN_OR_RETURN(signal_watch_,
                        loop_->Add(signal_fd_.get(), [this](uint32_t) {
                          signalfd_siginfo info;
+                         bool stop = false;
                          while (::read(signal_fd_.get(), &info,
                                        sizeof(info)) == sizeof(info)) {
+                           if (info.ssi_signo == SIGUSR1) {
+                             const std::string table =
+                                 FormatStatsTable(Stats(), "on SIGUSR1");
+                             std::fputs(table.c_str(), stderr);
+                           } else {
+                             stop = true;
+                           }
                          }
-                         End(VmExit::kStopped);
+                         if (stop) End(VmExit::kStopped);
                        }));
+  return absl::OkStatus();
+}
+
+// --cpu_affinity, --halt_poll_ns, --disable_exits: checked against what this
+// host allows, then applied (KVM_ENABLE_CAP before any vCPU exists; the
+// threads pin themselves as they start).
+absl::Status VmImpl::ApplyTuning(const VmConfig& config) {
+  if (!config.vcpu_affinity.empty() || config.loop_affinity.has_value()) {
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (::sched_getaffinity(0, sizeof(allowed), &allowed) != 0) {
+      return LastErrnoError("sched_getaffinity");
+    }
+    auto check = [&](int cpu, const std::string& who) -> absl::Status {
+      if (cpu < CPU_SETSIZE && CPU_ISSET(cpu, &allowed)) return absl::OkStatus();
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "--cpu_affinity: host CPU %d (for %s) is not one microvm may run on "
+          "here (allowed: %s; see taskset -cp %d and the cgroup's cpuset)",
+          cpu, who, CpuList(allowed), ::getpid()));
+    };
+    for (const auto& [vcpu, cpu] : config.vcpu_affinity) {
+      MVM_RETURN_IF_ERROR(check(cpu, absl::StrCat("vCPU ", vcpu)));
+    }
+    if (config.loop_affinity.has_value()) {
+      MVM_RETURN_IF_ERROR(check(*config.loop_affinity, "the event loop"));
+    }
+    loop_affinity_ = config.loop_affinity;
+  }
+  if (config.halt_poll_ns.has_value()) {
+    if (kvm_.CheckExtension(KVM_CAP_HALT_POLL) <= 0) {
+      return absl::FailedPreconditionError(
+          "--halt_poll_ns: this host's KVM cannot set halt polling per VM (no "
+          "KVM_CAP_HALT_POLL: Linux 5.15 or later); leave the flag out, or set "
+          "the kvm module's halt_poll_ns parameter for every VM");
+    }
+    MVM_RETURN_IF_ERROR(Annotate(
+        vm_.EnableCap(KVM_CAP_HALT_POLL, *config.halt_poll_ns),
+        absl::StrCat("--halt_poll_ns ", *config.halt_poll_ns)));
+  }
+  if (config.disable_exits != 0) {
+    const int offered = kvm_.CheckExtension(KVM_CAP_X86_DISABLE_EXITS);
+    const uint32_t missing =
+        config.disable_exits & ~static_cast<uint32_t>(std::max(offered, 0));
+    if (missing != 0) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "--disable_exits: this host's KVM cannot leave %s to the guest "
+          "(KVM_CAP_X86_DISABLE_EXITS offers %s); leave %s out",
+          ExitBitNames(missing), ExitBitNames(std::max(offered, 0)),
+          ExitBitNames(missing)));
+    }
+    MVM_RETURN_IF_ERROR(Annotate(
+        vm_.EnableCap(KVM_CAP_X86_DISABLE_EXITS, config.disable_exits),
+        absl::StrCat("--disable_exits ", ExitBitNames(config.disable_exits))));
+  }
   return absl::OkStatus();
 }
 
@@ -229,12 +332,14 @@ absl::Status VmImpl::WatchSignals() {
 // then vCPUs (which need the irqchip to exist to get an in-kernel LAPIC).
 absl::Status VmImpl::Build(const VmConfig& config,
                            const boot::BootInfo& boot) {
+  start_ = config.start;
   if (config.cpus < 1 || config.cpus > kvm_.max_vcpus()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--cpus ", config.cpus, " is out of range: this host's ",
                      "KVM runs 1 to ", kvm_.max_vcpus(), " vCPUs"));
   }
   MVM_ASSIGN_OR_RETURN(irqs_, CreateX86Platform(kvm_, vm_));
+  MVM_RETURN_IF_ERROR(ApplyTuning(config));
   MVM_ASSIGN_OR_RETURN(std::vector<kvm_cpuid_entry2> cpuid,
                        kvm_.SupportedCpuid());
   phys_bits_ = x86::PhysAddressBits(cpuid);
@@ -273,8 +378,55 @@ absl::Status VmImpl::Build(const VmConfig& config,
     vcpus_.push_back(std::make_unique<VcpuThread>(
         std::move(vcpu), pio_, mmio_, mem_,
         [this](absl::StatusOr<VmExit> r) { End(std::move(r)); }));
+    if (auto pin = config.vcpu_affinity.find(i);
+        pin != config.vcpu_affinity.end()) {
+      vcpus_.back()->set_affinity(pin->second);
+    }
   }
   return absl::OkStatus();
+}
+
+VmStats VmImpl::Stats() {
+  VmStats s;
+  s.wall = absl::FromChrono(std::chrono::steady_clock::now() - start_);
+  for (const auto& v : vcpus_) {
+    s.vcpus.push_back({static_cast<int>(v->vcpu().id()), v->cpu_time(),
+                       v->exit_counts(), v->kvm_counts()});
+  }
+  if (!vcpus_.empty()) {
+    if (auto first = vcpus_[0]->first_run(); first.has_value()) {
+      s.first_instruction = absl::FromChrono(*first - start_);
+    }
+  }
+  for (const Bus* bus : {&pio_, &mmio_}) {
+    Bus::Counts counts = bus->counts();
+    for (Bus::LabelCounts& c : counts.labels) {
+      s.ranges.push_back({bus->name(), std::move(c.label), c.reads, c.writes});
+    }
+    s.ranges.push_back(
+        {bus->name(), "", counts.unclaimed_reads, counts.unclaimed_writes});
+  }
+  if (irqs_ != nullptr) {
+    s.line_raises = irqs_->line_raises();
+    s.msi_triggers = irqs_->msi_triggers();
+  }
+  if (passthrough_ != nullptr) {
+    // A passed-through device's bus ranges are its traps (vfio_pci: "vfio
+    // ADDRESS BAR n" / "ROM"); what is mapped into the guest never exits.
+    for (const std::string& address : passthrough_->addresses()) {
+      VmStats::Passthrough p{address};
+      const std::string prefix = absl::StrCat("vfio ", address, " ");
+      for (const VmStats::Range& r : s.ranges) {
+        if (!absl::StartsWith(r.device, prefix)) continue;
+        p.trapped_reads += r.reads;
+        p.trapped_writes += r.writes;
+      }
+      s.passthrough.push_back(std::move(p));
+    }
+    s.dma = VmStats::Dma{passthrough_->dma().bytes,
+                         passthrough_->dma().elapsed};
+  }
+  return s;
 }
 
 void VmImpl::End(absl::StatusOr<VmExit> result) {
@@ -297,6 +449,9 @@ absl::StatusOr<VmExit> VmImpl::Run() {
                  "started\n",
                  absl::ToDoubleMilliseconds(absl::FromChrono(
                      BootTimer::Clock::now() - *boot_timer_start_)));
+  }
+  if (loop_affinity_.has_value()) {
+    MVM_RETURN_IF_ERROR(PinThisThread(*loop_affinity_, "the event loop"));
   }
   for (auto& v : vcpus_) v->Start();
   absl::StatusOr<int> loop_result = loop_->Run();

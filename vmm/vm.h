@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "base/bus.h"
 #include "base/irq.h"
+#include "vmm/stats.h"
 
 namespace microvm {
 
@@ -31,6 +33,8 @@ using PciDeviceFactory =
         InterruptController&)>;
 
 struct VmConfig {
+  // When microvm started: --stats times count from here.
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   std::string kernel_path;  // bzImage, ELF64 vmlinux or an ELF64 test guest
   std::string initrd_path;  // optional
   std::string cmdline;
@@ -52,9 +56,21 @@ struct VmConfig {
   // False: BARs of passed-through devices are not mapped into the guest;
   // every access traps (for comparison and debugging).
   bool vfio_mmap = true;
+  // Tuning for dedicated host CPUs (--cpu_affinity, --halt_poll_ns,
+  // --disable_exits). Each is refused with one clear line where the host
+  // cannot do it.
+  // vCPU index -> the host CPU its thread runs on; unpinned if absent.
+  std::map<int, int> vcpu_affinity;
+  // The host CPU of the thread that runs Run() (the event loop).
+  std::optional<int> loop_affinity;
+  // KVM_CAP_HALT_POLL: this VM's maximum halt polling, nanoseconds.
+  std::optional<uint64_t> halt_poll_ns;
+  // KVM_CAP_X86_DISABLE_EXITS: KVM_X86_DISABLE_EXITS_* bits.
+  uint32_t disable_exits = 0;
   // The KVM device node (tests point it elsewhere).
   std::string kvm_device = "/dev/kvm";
-  // Stop cleanly on SIGINT/SIGTERM (the caller must have blocked them).
+  // Stop cleanly on SIGINT/SIGTERM and print the --stats table on SIGUSR1
+  // (the caller must have blocked all three).
   bool handle_signals = false;
   // Set: the boot timer (devices/boot_timer.h) sits at
   // layout::kBootTimerAddr, and the guest's markers and the vCPUs' start are
@@ -90,6 +106,8 @@ class Vm {
   virtual absl::StatusOr<VmExit> Run() = 0;
   // Makes Run() return kStopped. Thread-safe.
   virtual void Stop() = 0;
+  // What the VM did so far (vmm/stats.h). Thread-safe; also after Run().
+  virtual VmStats Stats() = 0;
 };
 
 }  // namespace microvm

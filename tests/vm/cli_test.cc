@@ -3,14 +3,26 @@
 // a child process with the tiny guests, checking its exit status, stdout (the
 // guest's serial console) and stderr.
 #include <fcntl.h>
+#include <linux/kvm.h>
 #include <poll.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <dirent.h>
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -45,10 +57,20 @@ double Now() {
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+// A signal sent to microvm once its stdout or stderr shows `after`, after
+// `before` (if set) looked at the running process.
+struct SignalStep {
+  std::string after;
+  int signal;
+  std::function<void(pid_t)> before = nullptr;
+};
+
 // Runs microvm with `args`, writes `input` to its stdin (then closes it),
-// collects stdout and stderr, and kills it after kTimeoutSeconds.
+// sends `steps`' signals in order as their text appears, collects stdout and
+// stderr, and kills it after kTimeoutSeconds.
 Result RunMicrovm(const std::vector<std::string>& args,
-                  const std::string& input = "") {
+                  const std::string& input = "",
+                  const std::vector<SignalStep>& steps = {}) {
   Result r;
   int in[2], out[2], err[2];
   if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) {
@@ -91,7 +113,14 @@ Result RunMicrovm(const std::vector<std::string>& args,
   pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
   std::string* sinks[2] = {&r.out, &r.err};
   int open_fds = 2;
+  size_t next_step = 0;
   while (open_fds > 0) {
+    while (next_step < steps.size() &&
+           (absl::StrContains(r.out, steps[next_step].after) ||
+            absl::StrContains(r.err, steps[next_step].after))) {
+      if (steps[next_step].before) steps[next_step].before(pid);
+      kill(pid, steps[next_step++].signal);
+    }
     int wait_ms = static_cast<int>((deadline - Now()) * 1000);
     if (wait_ms <= 0) {
       r.timed_out = true;
@@ -236,6 +265,282 @@ TEST(CliTest, SmpGuestSeesEveryCpu) {
   EXPECT_EQ(r.exit_status, 0) << Describe(r);
   EXPECT_THAT(r.out, HasSubstr("smp: cpus=2 online=2\n")) << Describe(r);
   EXPECT_THAT(r.out, HasSubstr("PASS smp\n")) << Describe(r);
+}
+
+// --- --stats and --stats_json ----------------------------------------------
+
+std::string TmpPath(const std::string& name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The parts of a --stats_json object these tests check (its format is
+// pinned by //vmm:stats_test).
+struct StatsJson {
+  std::map<std::string, uint64_t> exits;  // the totals
+  // bus -> device ("" for no device) -> reads + writes
+  std::map<std::string, std::map<std::string, uint64_t>> accesses;
+  std::map<std::string, uint64_t> writes;  // "BUS device" -> writes
+  uint64_t line_raises = 0, msi_messages = 0;
+  bool first_instruction = false;
+  std::map<std::string, uint64_t> vcpu0_kvm;  // KVM's counters of vCPU 0
+};
+
+// The "name": value pairs of a JSON object's body.
+std::map<std::string, uint64_t> ParseCounts(const std::string& body) {
+  std::map<std::string, uint64_t> counts;
+  const std::regex item(R"re("(\w+)": (\d+))re");
+  for (auto it = std::sregex_iterator(body.begin(), body.end(), item);
+       it != std::sregex_iterator(); ++it) {
+    counts[(*it)[1]] = std::stoull((*it)[2]);
+  }
+  return counts;
+}
+
+StatsJson ParseStats(const std::string& json) {
+  StatsJson s;
+  std::smatch m;
+  const std::regex exits(R"re("exits": \{([^}]*)\}, "vcpus")re");
+  if (std::regex_search(json, m, exits)) s.exits = ParseCounts(m[1]);
+  const std::regex range(
+      R"re(\{"bus": "(\w+)", "device": (null|"[^"]*"), "reads": (\d+), "writes": (\d+)\})re");
+  for (auto it = std::sregex_iterator(json.begin(), json.end(), range);
+       it != std::sregex_iterator(); ++it) {
+    std::string device = (*it)[2];
+    device = device == "null" ? "" : device.substr(1, device.size() - 2);
+    s.accesses[(*it)[1]][device] +=
+        std::stoull((*it)[3]) + std::stoull((*it)[4]);
+    s.writes[absl::StrCat((*it)[1].str(), " ", device)] += std::stoull((*it)[4]);
+  }
+  const std::regex injected(
+      R"re("injected": \{"line_raises": (\d+), "msi_messages": (\d+)\})re");
+  if (std::regex_search(json, m, injected)) {
+    s.line_raises = std::stoull(m[1]);
+    s.msi_messages = std::stoull(m[2]);
+  }
+  s.first_instruction =
+      std::regex_search(json, std::regex(R"re("first_instruction_seconds": \d)re"));
+  const std::regex vcpu0(R"re(\{"id": 0, [^\]]*?"kvm": \{([^}]*)\})re");
+  if (std::regex_search(json, m, vcpu0)) s.vcpu0_kvm = ParseCounts(m[1]);
+  return s;
+}
+
+uint64_t Sum(const std::map<std::string, uint64_t>& counts) {
+  uint64_t total = 0;
+  for (const auto& [name, n] : counts) total += n;
+  return total;
+}
+
+TEST(CliTest, StatsAtExitAccountForEveryExit) {
+  const std::string json_path = TmpPath("hello-stats.json");
+  std::vector<std::string> args = GuestArgs("hello");
+  args.insert(args.end(), {"--stats", "--stats_json", json_path});
+  Result r = RunMicrovm(args);
+  EXPECT_EQ(r.exit_status, 0) << Describe(r);
+  EXPECT_EQ(r.out, "Hello from a microvm guest\n") << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("microvm: stats: at exit, ")) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("microvm: stats: first guest instruction at "));
+  EXPECT_THAT(r.err, HasSubstr("microvm: stats: vCPU 0: "));
+  EXPECT_THAT(r.err, HasSubstr("microvm: stats: PIO COM1 "));
+  EXPECT_THAT(r.err, HasSubstr("microvm: stats: interrupts microvm injected: "));
+  // No device passed through: no DMA line.
+  EXPECT_THAT(r.err, Not(HasSubstr("DMA")));
+
+  const std::string json = ReadFile(json_path);
+  ASSERT_FALSE(json.empty()) << "no " << json_path << "\n" << Describe(r);
+  EXPECT_EQ(json.back(), '\n');
+  StatsJson s = ParseStats(json);
+  EXPECT_TRUE(s.first_instruction) << json;
+  // Every port I/O exit reached exactly one PIO range or none (the guest
+  // uses no string I/O); MMIO likewise.
+  ASSERT_GT(s.exits["KVM_EXIT_IO"], 0u) << json;
+  EXPECT_EQ(Sum(s.accesses["PIO"]), s.exits["KVM_EXIT_IO"]) << json;
+  EXPECT_EQ(Sum(s.accesses["MMIO"]), s.exits["KVM_EXIT_MMIO"]) << json;
+  // Each byte of the console went through COM1's transmit register, and
+  // the power-off through the ACPI sleep control register.
+  EXPECT_GE(s.writes["PIO COM1"], r.out.size()) << json;
+  EXPECT_GE(s.writes["PIO ACPI sleep control"], 1u) << json;
+}
+
+TEST(CliTest, StatsOnSigusr1WhileTheGuestRuns) {
+  Result r = RunMicrovm(
+      GuestArgs("spin"), "",
+      {{"spin: running until stopped", SIGUSR1},
+       {"microvm: stats: interrupts microvm injected", SIGTERM}});
+  EXPECT_FALSE(r.timed_out) << Describe(r);
+  EXPECT_EQ(r.exit_status, 130) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("microvm: stats: on SIGUSR1, ")) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("microvm: stats: first guest instruction at "));
+  EXPECT_THAT(r.err, HasSubstr("microvm: stats: PIO COM1 "));
+  // Without --stats, nothing more at exit.
+  EXPECT_THAT(r.err, Not(HasSubstr("at exit"))) << Describe(r);
+}
+
+TEST(CliTest, StatsCountTheInterruptsMicrovmInjects) {
+  const std::string json_path = TmpPath("pci-irq-stats.json");
+  std::vector<std::string> args = GuestArgs("pci_irq");
+  args.insert(args.end(), {"--pci_test_device", "--stats_json", json_path});
+  Result r = RunMicrovm(args);
+  EXPECT_EQ(r.exit_status, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("PASS pci_irq\n")) << Describe(r);
+  StatsJson s = ParseStats(ReadFile(json_path));
+  // The test device's INTx (a level line) and MSI/MSI-X messages are the
+  // VMM's own injections; its BARs are counted under its address.
+  EXPECT_GT(s.line_raises, 0u);
+  EXPECT_GT(s.msi_messages, 0u);
+  EXPECT_GT(s.accesses["MMIO"]["PCI 00:01.0 BAR 0"], 0u);
+  EXPECT_EQ(Sum(s.accesses["MMIO"]), s.exits["KVM_EXIT_MMIO"]);
+}
+
+TEST(CliTest, StatsJsonThatCannotBeWrittenFailsBeforeTheVm) {
+  std::vector<std::string> args = GuestArgs("hello");
+  args.insert(args.end(), {"--stats_json", "/nonexistent-dir/stats.json"});
+  Result r = RunMicrovm(args);
+  EXPECT_EQ(r.exit_status, 1) << Describe(r);
+  ExpectOneLine(r.err);
+  EXPECT_THAT(r.err, HasSubstr("--stats_json /nonexistent-dir/stats.json: "
+                               "cannot write it"));
+  EXPECT_EQ(r.out, "") << "the guest must not have run";
+  // A VM that fails to build leaves no file microvm made behind.
+  const std::string json_path = TmpPath("never-written.json");
+  Result missing = RunMicrovm({"--kernel", "tests/guests/no-such-guest.elf",
+                               "--stats_json", json_path});
+  EXPECT_EQ(missing.exit_status, 1) << Describe(missing);
+  EXPECT_NE(access(json_path.c_str(), F_OK), 0) << json_path << " was left";
+}
+
+// --- tuning: --halt_poll_ns, --disable_exits, --cpu_affinity ------------------
+
+// What this machine's KVM answers for `cap` (the test runs where microvm
+// does: the host's /dev/kvm or the nested machine's).
+int KvmCheckExtension(long cap) {
+  const int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (kvm < 0) return -1;
+  const int r = ioctl(kvm, KVM_CHECK_EXTENSION, cap);
+  close(kvm);
+  return r;
+}
+
+// lapic_timer waits for its timer interrupts with sti; hlt, some 25 times:
+// KVM's own counters of vCPU 0 show what each setting did to those halts.
+StatsJson RunLapicTimer(const std::string& name,
+                        const std::vector<std::string>& flags, Result* r) {
+  const std::string json_path = TmpPath(name + ".json");
+  std::vector<std::string> args = GuestArgs("lapic_timer");
+  args.insert(args.end(), {"--stats_json", json_path});
+  args.insert(args.end(), flags.begin(), flags.end());
+  *r = RunMicrovm(args);
+  return ParseStats(ReadFile(json_path));
+}
+
+TEST(CliTest, HaltPollNsSetsThisVmsPolling) {
+  Result r;
+  if (KvmCheckExtension(KVM_CAP_HALT_POLL) <= 0) {
+    RunLapicTimer("no-halt-poll", {"--halt_poll_ns", "0"}, &r);
+    EXPECT_EQ(r.exit_status, 1) << Describe(r);
+    ExpectOneLine(r.err);
+    EXPECT_THAT(r.err, HasSubstr("no KVM_CAP_HALT_POLL")) << Describe(r);
+    return;
+  }
+  StatsJson none = RunLapicTimer("halt-poll-0", {"--halt_poll_ns", "0"}, &r);
+  EXPECT_EQ(r.exit_status, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("PASS lapic_timer\n"));
+  ASSERT_GT(none.vcpu0_kvm["halt_exits"], 0u);
+  EXPECT_EQ(none.vcpu0_kvm["halt_attempted_poll"], 0u);
+  // 2 ms: longer than most of the guest's waits, so KVM polls (its
+  // per-vCPU window grows from 0 after the first short halts).
+  StatsJson poll = RunLapicTimer("halt-poll-2ms", {"--halt_poll_ns", "2000000"}, &r);
+  EXPECT_EQ(r.exit_status, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("PASS lapic_timer\n"));
+  EXPECT_GT(poll.vcpu0_kvm["halt_attempted_poll"], 0u);
+}
+
+TEST(CliTest, DisableExitsHltLeavesHaltsToTheGuest) {
+  Result r;
+  const int offered = KvmCheckExtension(KVM_CAP_X86_DISABLE_EXITS);
+  if (offered <= 0 || !(offered & KVM_X86_DISABLE_EXITS_HLT)) {
+    RunLapicTimer("no-disable-hlt", {"--disable_exits", "hlt"}, &r);
+    EXPECT_EQ(r.exit_status, 1) << Describe(r);
+    ExpectOneLine(r.err);
+    EXPECT_THAT(r.err, HasSubstr("cannot leave hlt to the guest"));
+    return;
+  }
+  StatsJson normal = RunLapicTimer("hlt-exits", {}, &r);
+  EXPECT_EQ(r.exit_status, 0) << Describe(r);
+  EXPECT_GT(normal.vcpu0_kvm["halt_exits"], 0u);
+  StatsJson kept = RunLapicTimer("hlt-kept", {"--disable_exits", "hlt,pause"}, &r);
+  EXPECT_EQ(r.exit_status, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("PASS lapic_timer\n"));
+  // Same guest, same waits: none of its halts left the guest.
+  EXPECT_EQ(kept.vcpu0_kvm["halt_exits"], 0u);
+  EXPECT_GT(kept.vcpu0_kvm["irq_injections"], 0u);
+}
+
+// "Cpus_allowed_list" of every thread of `pid`, by thread name ("vcpu0"),
+// the main thread as "main".
+std::map<std::string, std::string> AllowedCpus(pid_t pid) {
+  std::map<std::string, std::string> out;
+  const std::string task = absl::StrCat("/proc/", pid, "/task");
+  DIR* dir = opendir(task.c_str());
+  if (dir == nullptr) return out;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    const std::string base = absl::StrCat(task, "/", e->d_name);
+    std::string name(absl::StripTrailingAsciiWhitespace(ReadFile(base + "/comm")));
+    if (std::string(e->d_name) == absl::StrCat(pid)) name = "main";
+    for (absl::string_view line : absl::StrSplit(ReadFile(base + "/status"), '\n')) {
+      if (absl::ConsumePrefix(&line, "Cpus_allowed_list:")) {
+        out[name] = std::string(absl::StripAsciiWhitespace(line));
+      }
+    }
+  }
+  closedir(dir);
+  return out;
+}
+
+TEST(CliTest, CpuAffinityPinsTheVcpuAndTheEventLoop) {
+  cpu_set_t allowed;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
+  int first = -1, last = -1;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &allowed)) continue;
+    if (first < 0) first = cpu;
+    last = cpu;
+  }
+  // On a one-CPU machine (the nested one) both are CPU 0 and the check is
+  // that pinning works at all; with more CPUs, that each thread got its own.
+  std::map<std::string, std::string> seen;
+  std::vector<std::string> args = GuestArgs("spin");
+  args.insert(args.end(), {"--cpu_affinity",
+                           absl::StrCat("0=", last, ",loop=", first)});
+  Result r = RunMicrovm(args, "",
+                        {{"spin: running until stopped", SIGTERM,
+                          [&](pid_t pid) { seen = AllowedCpus(pid); }}});
+  EXPECT_EQ(r.exit_status, 130) << Describe(r);
+  EXPECT_EQ(seen["vcpu0"], absl::StrCat(last)) << Describe(r);
+  EXPECT_EQ(seen["main"], absl::StrCat(first)) << Describe(r);
+
+  // A CPU this process may not use, and a vCPU that does not exist.
+  args = GuestArgs("spin");
+  args.insert(args.end(), {"--cpu_affinity", "0=100000"});
+  r = RunMicrovm(args);
+  EXPECT_EQ(r.exit_status, 1) << Describe(r);
+  ExpectOneLine(r.err);
+  EXPECT_THAT(r.err, HasSubstr("host CPU 100000 (for vCPU 0) is not one "
+                               "microvm may run on here (allowed: "));
+  args = GuestArgs("spin");
+  args.insert(args.end(), {"--cpu_affinity", "1=0"});
+  r = RunMicrovm(args);
+  EXPECT_EQ(r.exit_status, 1) << Describe(r);
+  ExpectOneLine(r.err);
+  EXPECT_THAT(r.err, HasSubstr("pins vCPU 1, but --cpus 1 numbers them 0 to 0"));
 }
 
 }  // namespace

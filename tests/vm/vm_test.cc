@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -94,6 +95,7 @@ struct GuestRun {
   absl::StatusOr<VmExit> exit = absl::UnknownError("not run");
   std::string output;  // serial console
   bool timed_out = false;
+  VmStats stats;  // after the run
 };
 
 std::string ExitName(const absl::StatusOr<VmExit>& exit) {
@@ -133,6 +135,7 @@ GuestRun RunGuest(const std::string& guest, int cpus = 1,
     if (setup) setup(**vm);
     result.exit = testing::RunBounded(
         **vm, std::chrono::seconds(kRunTimeoutSeconds), &result.timed_out);
+    result.stats = (*vm)->Stats();
     vm->reset();
   }
   for (int fd : in_fds) {
@@ -241,13 +244,19 @@ PatternDevice::Access R(uint64_t offset, size_t size) {
   return {false, offset, std::move(data)};
 }
 
-TEST(VmTest, PioAndMmioReachDevicesWithEverySize) {
-  auto pio = std::make_shared<PatternDevice>();
-  auto mmio = std::make_shared<PatternDevice>();
-  GuestRun run = RunGuest("pio_mmio", 1, "", [&](Vm& vm) {
+// Runs pio_mmio with its two pattern devices where it expects them.
+GuestRun RunPioMmio(const std::shared_ptr<PatternDevice>& pio,
+                    const std::shared_ptr<PatternDevice>& mmio) {
+  return RunGuest("pio_mmio", 1, "", [&](Vm& vm) {
     ASSERT_TRUE(vm.pio_bus().Register(0x500, 8, pio, "test-pio").ok());
     ASSERT_TRUE(vm.mmio_bus().Register(0xd0000000, 16, mmio, "test-mmio").ok());
   });
+}
+
+TEST(VmTest, PioAndMmioReachDevicesWithEverySize) {
+  auto pio = std::make_shared<PatternDevice>();
+  auto mmio = std::make_shared<PatternDevice>();
+  GuestRun run = RunPioMmio(pio, mmio);
   ExpectPass(run, "pio_mmio");
   // Exactly these accesses, in guest program order; the unregistered and
   // straddling ones must not reach the devices.
@@ -260,6 +269,38 @@ TEST(VmTest, PioAndMmioReachDevicesWithEverySize) {
                           W(4, {0x0d, 0xf0, 0xfe, 0xca}),
                           W(8, {0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01}),
                           R(0, 1), R(15, 1), R(2, 2), R(4, 4), R(8, 8)));
+}
+
+// --stats: every access of pio_mmio above is counted against the range it
+// reached (or none), and the counts add up to the vCPU's exits.
+TEST(VmTest, StatsCountEveryAccessByDeviceAndExitByReason) {
+  GuestRun run = RunPioMmio(std::make_shared<PatternDevice>(),
+                            std::make_shared<PatternDevice>());
+  ExpectPass(run, "pio_mmio");
+  const VmStats& s = run.stats;
+  std::map<std::string, std::pair<uint64_t, uint64_t>> ranges;  // r, w
+  std::map<std::string, uint64_t> per_bus;
+  for (const VmStats::Range& r : s.ranges) {
+    ranges[r.bus + " " + r.device] = {r.reads, r.writes};
+    per_bus[r.bus] += r.reads + r.writes;
+  }
+  // The devices saw 4 reads and 3 writes (PIO), 5 and 4 (MMIO): so do the
+  // counts.
+  EXPECT_EQ(ranges["PIO test-pio"], std::make_pair(uint64_t{4}, uint64_t{3}));
+  EXPECT_EQ(ranges["MMIO test-mmio"], std::make_pair(uint64_t{5}, uint64_t{4}));
+  // The guest also reads outside the devices and across their ends.
+  EXPECT_GT(ranges["PIO "].first, 0u);
+  EXPECT_GT(ranges["MMIO "].first, 0u);
+  ASSERT_EQ(s.vcpus.size(), 1u);
+  std::map<std::string, uint64_t> exits;
+  for (const VmStats::Count& c : s.vcpus[0].exits) exits[c.name] = c.value;
+  EXPECT_EQ(per_bus["PIO"], exits["KVM_EXIT_IO"]);
+  EXPECT_EQ(per_bus["MMIO"], exits["KVM_EXIT_MMIO"]);
+  EXPECT_GT(s.vcpus[0].cpu, absl::ZeroDuration());
+  ASSERT_TRUE(s.first_instruction.has_value());
+  EXPECT_LE(*s.first_instruction, s.wall);
+  EXPECT_FALSE(s.dma.has_value());
+  EXPECT_TRUE(s.passthrough.empty());
 }
 
 TEST(VmTest, SerialInterruptsTransmitAndReceive) {

@@ -51,7 +51,7 @@
 # Environment: LAB_BENCH_SAMPLES, LAB_BENCH_REPETITIONS (scenario
 # bench_passthrough), BAZEL_STARTUP_OPTS (the build without --microvm).
 # Exit status: 0 when every scenario passed; 1 when one failed or reported
-# nothing; the nested machine's status (124 timeout, 125 set-up) otherwise.
+# nothing; the nested machine's status (123 died, 124 timeout, 125 set-up) otherwise.
 # Nothing is left behind: QEMU is killed, temporary files removed; the
 # initramfs images stay in $MICROVM_CACHE (default /var/tmp/microvm-cache).
 set -euo pipefail

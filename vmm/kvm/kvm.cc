@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <cstring>
@@ -158,6 +159,13 @@ absl::Status KvmVm::SetIdentityMapAddr(uint64_t gpa) {
 
 absl::Status KvmVm::CreateIrqchip() {
   return MVM_IOCTL(fd(), KVM_CREATE_IRQCHIP, 0).status();
+}
+
+absl::Status KvmVm::EnableCap(uint32_t cap, uint64_t arg) {
+  kvm_enable_cap enable{};
+  enable.cap = cap;
+  enable.args[0] = arg;
+  return MVM_IOCTL(fd(), KVM_ENABLE_CAP, &enable).status();
 }
 
 absl::Status KvmVm::CreatePit() {
@@ -328,6 +336,45 @@ absl::StatusOr<kvm_lapic_state> KvmVcpu::GetLapic() const {
 
 absl::Status KvmVcpu::SetLapic(const kvm_lapic_state& lapic) {
   return MVM_IOCTL(fd(), KVM_SET_LAPIC, &lapic).status();
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>>
+KvmVcpu::KvmStats() {
+  if (!stats_fd_) {
+    MVM_ASSIGN_OR_RETURN(int fd, MVM_IOCTL(this->fd(), KVM_GET_STATS_FD, 0));
+    stats_fd_.reset(fd);
+  }
+  const int fd = stats_fd_.get();
+  kvm_stats_header header;
+  if (::pread(fd, &header, sizeof(header), 0) != sizeof(header)) {
+    return LastErrnoError("reading KVM's vCPU statistics header");
+  }
+  // Descriptors: each a kvm_stats_desc followed by its name (name_size).
+  const size_t desc_size = sizeof(kvm_stats_desc) + header.name_size;
+  std::vector<char> descs(desc_size * header.num_desc);
+  if (::pread(fd, descs.data(), descs.size(), header.desc_offset) !=
+      static_cast<ssize_t>(descs.size())) {
+    return LastErrnoError("reading KVM's vCPU statistics descriptors");
+  }
+  std::vector<std::pair<std::string, uint64_t>> stats;
+  for (uint32_t i = 0; i < header.num_desc; ++i) {
+    const char* at = descs.data() + i * desc_size;
+    kvm_stats_desc desc;
+    std::memcpy(&desc, at, sizeof(desc));
+    if ((desc.flags & KVM_STATS_TYPE_MASK) != KVM_STATS_TYPE_CUMULATIVE ||
+        desc.size != 1) {
+      continue;
+    }
+    uint64_t value = 0;
+    if (::pread(fd, &value, sizeof(value), header.data_offset + desc.offset) !=
+        sizeof(value)) {
+      return LastErrnoError("reading KVM's vCPU statistics");
+    }
+    const char* name = at + sizeof(kvm_stats_desc);
+    stats.emplace_back(std::string(name, strnlen(name, header.name_size)),
+                       value);
+  }
+  return stats;
 }
 
 }  // namespace microvm

@@ -95,6 +95,11 @@ class KvmVm {
   absl::StatusOr<std::unique_ptr<KvmVcpu>> CreateVcpu(const Kvm& kvm,
                                                       uint32_t id);
 
+  // KVM_ENABLE_CAP on the VM (e.g. KVM_CAP_HALT_POLL, arg = nanoseconds;
+  // KVM_CAP_X86_DISABLE_EXITS, arg = KVM_X86_DISABLE_EXITS_* bits, before
+  // any vCPU exists).
+  absl::Status EnableCap(uint32_t cap, uint64_t arg);
+
  private:
   explicit KvmVm(UniqueFd fd) : fd_(std::move(fd)) {}
   UniqueFd fd_;
@@ -124,6 +129,12 @@ class KvmVcpu {
   absl::StatusOr<kvm_lapic_state> GetLapic() const;
   absl::Status SetLapic(const kvm_lapic_state& lapic);
 
+  // KVM's own counters for this vCPU (KVM_GET_STATS_FD, Linux 5.14+;
+  // Documentation/virt/kvm/api.rst 4.133), the cumulative ones with one
+  // value, by name ("exits", "halt_exits", "halt_attempted_poll", ...).
+  // Unavailable on older kernels.
+  absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> KvmStats();
+
  private:
   friend class KvmVm;
   KvmVcpu(UniqueFd fd, uint32_t id, kvm_run* run, size_t run_size)
@@ -132,6 +143,7 @@ class KvmVcpu {
   uint32_t id_;
   kvm_run* run_;
   size_t run_size_;
+  UniqueFd stats_fd_;  // opened on the first KvmStats()
 };
 
 }  // namespace microvm

@@ -3,14 +3,18 @@
 # Linux with `microvm --vfio <bdf>`: the nvme driver binds, finds the
 # namespace, and its MSI-X interrupts count up in /proc/interrupts after a
 # read from the disk. Needs agent.sh's inner_boot to put INNER_EXTRA_ARGS on
-# microvm's command line.
+# microvm's command line. With --stats and --stats_json: microvm counts the
+# nvme's trapped BAR accesses (the MSI-X table the driver programs) and the
+# 256 MiB it mapped for DMA, in the table and in the JSON.
 run_scenario() {
   bdf=""
   for d in /sys/bus/pci/devices/*; do
     [ "$(pci_id "${d}")" = 1b36:0010 ] && bdf=${d##*/} && break
   done
   [ -n "${bdf}" ] || { lab_result vfio_nvme FAIL "no nvme device (1b36:0010)"; return; }
-  INNER_EXTRA_ARGS="--vfio ${bdf}"
+  stats_json=${WORK}/vfio_nvme-stats.json
+  rm -f "${stats_json}"
+  INNER_EXTRA_ARGS="--vfio ${bdf} --stats --stats_json ${stats_json}"
   inner_boot --mem 256 --timeout 150 --cmd 'ls /sys/bus/pci/drivers/nvme/ 2>&1; ls /dev/nvme* 2>&1; dd if=/dev/nvme0n1 of=/dev/null bs=4096 count=16 2>&1; grep -i nvme /proc/interrupts; echo msi_irqs: $(cat /sys/bus/pci/drivers/nvme/0000*/msi_irqs/*)'
   INNER_EXTRA_ARGS=""
   inner_check_booted vfio_nvme || return
@@ -30,5 +34,16 @@ run_scenario() {
     lab_result vfio_nvme FAIL "nvme bound but no MSI-X interrupts counted: $(grep nvme "${INNER_OUT}" | tr '\n' ' ')"
     return
   fi
-  lab_result vfio_nvme PASS "nvme ${bdf}: driver bound, nvme0n1 read, ${counts} MSI-X interrupts"
+  trapped=$(sed -n "s/.*microvm: stats: passthrough ${bdf}: \([0-9]*\) trapped BAR reads, \([0-9]*\) writes.*/\1 \2/p" "${INNER_LOG}")
+  if [ -z "${trapped}" ] || [ "${trapped#* }" -le 0 ]; then
+    lab_result vfio_nvme FAIL "--stats shows no trapped MSI-X table writes for ${bdf}: '${trapped}'"
+    return
+  fi
+  if ! grep -q 'microvm: stats: DMA: 256 MiB of guest RAM mapped in ' "${INNER_LOG}" ||
+     ! grep -q "\"passthrough\": \[{\"device\": \"${bdf}\", \"trapped_reads\": ${trapped% *}, \"trapped_writes\": ${trapped#* }}\]" "${stats_json}" ||
+     ! grep -q '"dma": {"bytes": 268435456, ' "${stats_json}"; then
+    lab_result vfio_nvme FAIL "--stats/--stats_json disagree or miss the DMA mapping: $(grep 'microvm: stats' "${INNER_LOG}" | tr '\n' ' ') json: $(head -c 400 "${stats_json}" 2>&1)"
+    return
+  fi
+  lab_result vfio_nvme PASS "nvme ${bdf}: driver bound, nvme0n1 read, ${counts} MSI-X interrupts; --stats: ${trapped% *} trapped BAR reads, ${trapped#* } writes, 256 MiB mapped for DMA"
 }

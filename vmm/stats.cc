@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "vmm/stats.h"
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace microvm {
+namespace {
+
+constexpr char kPrefix[] = "microvm: stats: ";
+
+std::string Seconds(absl::Duration d) {
+  return absl::StrFormat("%.6f", absl::ToDoubleSeconds(d));
+}
+
+// JSON string literal (RFC 8259 7): quotes, backslashes and control
+// characters escaped; labels are ASCII.
+std::string Quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      absl::StrAppendFormat(&out, "\\u%04x", c);
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string CountsJson(const std::vector<VmStats::Count>& counts) {
+  std::vector<std::string> items;
+  for (const VmStats::Count& c : counts) {
+    items.push_back(absl::StrCat(Quote(c.name), ": ", c.value));
+  }
+  return absl::StrCat("{", absl::StrJoin(items, ", "), "}");
+}
+
+std::string CountsText(const std::vector<VmStats::Count>& counts) {
+  uint64_t total = 0;
+  for (const VmStats::Count& c : counts) total += c.value;
+  std::vector<std::string> items;
+  for (const VmStats::Count& c : counts) {
+    items.push_back(absl::StrCat(c.name, " ", c.value));
+  }
+  return absl::StrCat(total, items.empty() ? "" : " (",
+                      absl::StrJoin(items, ", "), items.empty() ? "" : ")");
+}
+
+}  // namespace
+
+std::vector<VmStats::Count> VmStats::TotalExits() const {
+  std::map<std::string, uint64_t> sum;
+  for (const Vcpu& v : vcpus) {
+    for (const Count& c : v.exits) sum[c.name] += c.value;
+  }
+  std::vector<Count> out;
+  for (const auto& [name, value] : sum) out.push_back({name, value});
+  std::stable_sort(out.begin(), out.end(), [](const Count& a, const Count& b) {
+    return a.value > b.value;
+  });
+  return out;
+}
+
+std::string FormatStatsTable(const VmStats& s, const std::string& when) {
+  std::string out;
+  auto line = [&out](const std::string& text) {
+    absl::StrAppend(&out, kPrefix, text, "\n");
+  };
+  line(absl::StrFormat("%s, %.3f s after microvm started", when,
+                       absl::ToDoubleSeconds(s.wall)));
+  line(s.first_instruction.has_value()
+           ? absl::StrFormat("first guest instruction at %.3f ms",
+                             absl::ToDoubleMilliseconds(*s.first_instruction))
+           : std::string("first guest instruction: not yet"));
+  line(absl::StrCat("exits ", CountsText(s.TotalExits())));
+  for (const VmStats::Vcpu& v : s.vcpus) {
+    line(absl::StrFormat("vCPU %d: %.3f s CPU, exits %s", v.id,
+                         absl::ToDoubleSeconds(v.cpu), CountsText(v.exits)));
+    if (!v.kvm.empty()) {
+      std::vector<std::string> items;
+      for (const VmStats::Count& c : v.kvm) {
+        items.push_back(absl::StrCat(c.name, " ", c.value));
+      }
+      line(absl::StrFormat("vCPU %d in KVM: %s", v.id,
+                           absl::StrJoin(items, ", ")));
+    }
+  }
+  // Busiest ranges first; ranges with no access left out of the table.
+  std::vector<VmStats::Range> ranges = s.ranges;
+  std::stable_sort(ranges.begin(), ranges.end(),
+                   [](const VmStats::Range& a, const VmStats::Range& b) {
+                     return a.reads + a.writes > b.reads + b.writes;
+                   });
+  size_t width = 0;
+  for (const VmStats::Range& r : ranges) {
+    width = std::max(width, r.bus.size() + 1 + std::max<size_t>(
+                                                   r.device.size(), 11));
+  }
+  for (const VmStats::Range& r : ranges) {
+    if (r.reads + r.writes == 0) continue;
+    const std::string name = absl::StrCat(
+        r.bus, " ", r.device.empty() ? "(no device)" : r.device);
+    line(absl::StrFormat("%-*s %10u reads %10u writes", static_cast<int>(width),
+                         name, r.reads, r.writes));
+  }
+  line(absl::StrFormat(
+      "interrupts microvm injected: %u line raises (KVM_IRQ_LINE), %u MSI "
+      "messages",
+      s.line_raises, s.msi_triggers));
+  for (const VmStats::Passthrough& p : s.passthrough) {
+    line(absl::StrFormat("passthrough %s: %u trapped BAR reads, %u writes",
+                         p.device, p.trapped_reads, p.trapped_writes));
+  }
+  if (s.dma.has_value()) {
+    line(absl::StrFormat("DMA: %u MiB of guest RAM mapped in %.3f s",
+                         s.dma->bytes >> 20,
+                         absl::ToDoubleSeconds(s.dma->elapsed)));
+  }
+  return out;
+}
+
+std::string FormatStatsJson(const VmStats& s) {
+  std::vector<std::string> fields;
+  fields.push_back(absl::StrCat("\"wall_seconds\": ", Seconds(s.wall)));
+  fields.push_back(absl::StrCat(
+      "\"first_instruction_seconds\": ",
+      s.first_instruction.has_value() ? Seconds(*s.first_instruction)
+                                      : std::string("null")));
+  fields.push_back(absl::StrCat("\"exits\": ", CountsJson(s.TotalExits())));
+  std::vector<std::string> vcpus;
+  for (const VmStats::Vcpu& v : s.vcpus) {
+    vcpus.push_back(absl::StrCat("{\"id\": ", v.id, ", \"cpu_seconds\": ",
+                                 Seconds(v.cpu),
+                                 ", \"exits\": ", CountsJson(v.exits),
+                                 ", \"kvm\": ", CountsJson(v.kvm), "}"));
+  }
+  fields.push_back(absl::StrCat("\"vcpus\": [", absl::StrJoin(vcpus, ", "), "]"));
+  std::vector<std::string> ranges;
+  for (const VmStats::Range& r : s.ranges) {
+    ranges.push_back(absl::StrCat(
+        "{\"bus\": ", Quote(r.bus), ", \"device\": ",
+        r.device.empty() ? std::string("null") : Quote(r.device),
+        ", \"reads\": ", r.reads, ", \"writes\": ", r.writes, "}"));
+  }
+  fields.push_back(
+      absl::StrCat("\"ranges\": [", absl::StrJoin(ranges, ", "), "]"));
+  fields.push_back(absl::StrCat("\"injected\": {\"line_raises\": ",
+                                s.line_raises, ", \"msi_messages\": ",
+                                s.msi_triggers, "}"));
+  std::vector<std::string> devices;
+  for (const VmStats::Passthrough& p : s.passthrough) {
+    devices.push_back(absl::StrCat(
+        "{\"device\": ", Quote(p.device), ", \"trapped_reads\": ",
+        p.trapped_reads, ", \"trapped_writes\": ", p.trapped_writes, "}"));
+  }
+  fields.push_back(
+      absl::StrCat("\"passthrough\": [", absl::StrJoin(devices, ", "), "]"));
+  fields.push_back(absl::StrCat(
+      "\"dma\": ", s.dma.has_value()
+                       ? absl::StrCat("{\"bytes\": ", s.dma->bytes,
+                                      ", \"seconds\": ", Seconds(s.dma->elapsed),
+                                      "}")
+                       : std::string("null")));
+  return absl::StrCat("{", absl::StrJoin(fields, ", "), "}\n");
+}
+
+}  // namespace microvm

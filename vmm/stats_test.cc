@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "vmm/stats.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace microvm {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+VmStats Example() {
+  VmStats s;
+  s.wall = absl::Milliseconds(1500);
+  s.first_instruction = absl::Microseconds(4250);
+  s.vcpus.push_back({0, absl::Milliseconds(250),
+                     {{"KVM_EXIT_IO", 10}, {"KVM_EXIT_MMIO", 3}},
+                     {{"exits", 50}, {"halt_exits", 4}}});
+  s.vcpus.push_back({1, absl::Milliseconds(125), {{"KVM_EXIT_MMIO", 30}}});
+  s.ranges.push_back({"PIO", "COM1", 4, 6});
+  s.ranges.push_back({"PIO", "", 0, 0});
+  s.ranges.push_back({"MMIO", "vfio 0000:01:00.0 BAR 0", 33, 0});
+  s.ranges.push_back({"MMIO", "quote\"d\\", 0, 1});
+  s.line_raises = 7;
+  s.msi_triggers = 2;
+  s.passthrough.push_back({"0000:01:00.0", 33, 0});
+  s.dma = VmStats::Dma{512ull << 20, absl::Milliseconds(1150)};
+  return s;
+}
+
+TEST(StatsTest, TotalsExitsOverVcpusLargestFirst) {
+  std::vector<VmStats::Count> total = Example().TotalExits();
+  ASSERT_EQ(total.size(), 2u);
+  EXPECT_EQ(total[0].name, "KVM_EXIT_MMIO");
+  EXPECT_EQ(total[0].value, 33u);
+  EXPECT_EQ(total[1].name, "KVM_EXIT_IO");
+  EXPECT_EQ(total[1].value, 10u);
+}
+
+TEST(StatsTest, Table) {
+  const std::string t = FormatStatsTable(Example(), "at exit");
+  EXPECT_THAT(t, HasSubstr("microvm: stats: at exit, 1.500 s after microvm "
+                           "started\n"));
+  EXPECT_THAT(t, HasSubstr("microvm: stats: first guest instruction at "
+                           "4.250 ms\n"));
+  EXPECT_THAT(t, HasSubstr("microvm: stats: exits 43 (KVM_EXIT_MMIO 33, "
+                           "KVM_EXIT_IO 10)\n"));
+  EXPECT_THAT(t, HasSubstr("microvm: stats: vCPU 1: 0.125 s CPU, exits 30 "
+                           "(KVM_EXIT_MMIO 30)\n"));
+  EXPECT_THAT(t, HasSubstr("microvm: stats: vCPU 0 in KVM: exits 50, "
+                           "halt_exits 4\n"));
+  EXPECT_THAT(t, Not(HasSubstr("vCPU 1 in KVM")));
+  EXPECT_THAT(t, HasSubstr("PIO COM1"));
+  EXPECT_THAT(t, HasSubstr("         4 reads          6 writes\n"));
+  // Ranges nobody touched stay out of the table.
+  EXPECT_THAT(t, Not(HasSubstr("(no device)")));
+  EXPECT_THAT(t, HasSubstr("microvm: stats: interrupts microvm injected: 7 "
+                           "line raises (KVM_IRQ_LINE), 2 MSI messages\n"));
+  EXPECT_THAT(t, HasSubstr("microvm: stats: passthrough 0000:01:00.0: 33 "
+                           "trapped BAR reads, 0 writes\n"));
+  EXPECT_THAT(t, HasSubstr("microvm: stats: DMA: 512 MiB of guest RAM mapped "
+                           "in 1.150 s\n"));
+  // Every line carries the prefix.
+  size_t lines = 0, prefixed = 0;
+  for (size_t at = 0; at < t.size(); at = t.find('\n', at) + 1, ++lines) {
+    prefixed += t.compare(at, 16, "microvm: stats: ") == 0;
+  }
+  EXPECT_EQ(lines, prefixed);
+}
+
+TEST(StatsTest, TableBeforeTheFirstInstruction) {
+  VmStats s;
+  EXPECT_THAT(FormatStatsTable(s, "on SIGUSR1"),
+              HasSubstr("first guest instruction: not yet\n"));
+}
+
+TEST(StatsTest, Json) {
+  EXPECT_EQ(
+      FormatStatsJson(Example()),
+      "{\"wall_seconds\": 1.500000, \"first_instruction_seconds\": 0.004250, "
+      "\"exits\": {\"KVM_EXIT_MMIO\": 33, \"KVM_EXIT_IO\": 10}, "
+      "\"vcpus\": [{\"id\": 0, \"cpu_seconds\": 0.250000, \"exits\": "
+      "{\"KVM_EXIT_IO\": 10, \"KVM_EXIT_MMIO\": 3}, \"kvm\": {\"exits\": 50, "
+      "\"halt_exits\": 4}}, {\"id\": 1, \"cpu_seconds\": 0.125000, \"exits\": "
+      "{\"KVM_EXIT_MMIO\": 30}, \"kvm\": {}}], "
+      "\"ranges\": [{\"bus\": \"PIO\", \"device\": \"COM1\", \"reads\": 4, "
+      "\"writes\": 6}, {\"bus\": \"PIO\", \"device\": null, \"reads\": 0, "
+      "\"writes\": 0}, {\"bus\": \"MMIO\", \"device\": \"vfio 0000:01:00.0 BAR "
+      "0\", \"reads\": 33, \"writes\": 0}, {\"bus\": \"MMIO\", \"device\": "
+      "\"quote\\\"d\\\\\", \"reads\": 0, \"writes\": 1}], "
+      "\"injected\": {\"line_raises\": 7, \"msi_messages\": 2}, "
+      "\"passthrough\": [{\"device\": \"0000:01:00.0\", \"trapped_reads\": 33, "
+      "\"trapped_writes\": 0}], "
+      "\"dma\": {\"bytes\": 536870912, \"seconds\": 1.150000}}\n");
+}
+
+TEST(StatsTest, JsonWithoutPassthroughOrFirstInstruction) {
+  const std::string j = FormatStatsJson(VmStats{});
+  EXPECT_THAT(j, HasSubstr("\"first_instruction_seconds\": null"));
+  EXPECT_THAT(j, HasSubstr("\"passthrough\": [], \"dma\": null}"));
+}
+
+}  // namespace
+}  // namespace microvm
