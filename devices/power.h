@@ -24,8 +24,27 @@
 
 #include "absl/types/span.h"
 #include "base/bus.h"
+#include "base/irq.h"
 
 namespace microvm {
+
+// The ACPI power button as the guest sees it: the DSDT's Generic Event
+// Device (ACPI0013) listens on GSI kGsi, edge-triggered, active high, and
+// its _EVT notifies the PNP0C0C button (vmm/acpi/tables.cc). Press() makes
+// one rising edge on that line: Linux's button driver reports KEY_POWER
+// (acpid, systemd-logind then shut the guest down).
+class PowerButton {
+ public:
+  static constexpr uint32_t kGsi = 5;  // free ISA IRQ on microvm's PC
+  explicit PowerButton(IrqLine* line) : line_(line) {}
+  void Press() {
+    line_->Set(true);
+    line_->Set(false);
+  }
+
+ private:
+  IrqLine* const line_;
+};
 
 class SleepControl final : public BusDevice {
  public:

@@ -11,6 +11,8 @@ namespace microvm {
 
 LegacyDevices::~LegacyDevices() = default;
 
+void LegacyDevices::PressPowerButton() { power_button_->Press(); }
+
 absl::StatusOr<std::unique_ptr<LegacyDevices>> LegacyDevices::Create(
     Vm& vm, EventLoop& loop, Options options) {
   std::unique_ptr<LegacyDevices> d(new LegacyDevices());
@@ -39,6 +41,9 @@ absl::StatusOr<std::unique_ptr<LegacyDevices>> LegacyDevices::Create(
       SleepControl::kPort, SleepControl::kPortCount,
       std::make_shared<SleepControl>(std::move(options.on_poweroff)),
       "ACPI sleep control"));
+  MVM_ASSIGN_OR_RETURN(d->power_button_irq_,
+                       irqs.MakeIrqLine(PowerButton::kGsi));
+  d->power_button_ = std::make_unique<PowerButton>(d->power_button_irq_.get());
   return d;
 }
 

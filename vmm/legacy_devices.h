@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The PC legacy devices every microvm guest gets: COM1, the i8042 (for the
-// reset line) and the ACPI sleep control register (power-off). The PIT and
+// reset line), the ACPI sleep control register (power-off) and the ACPI
+// power button's interrupt line. The PIT and
 // the speaker port 0x61 are KVM's (KVM_CREATE_PIT2).
 #ifndef MICROVM_VMM_LEGACY_DEVICES_H_
 #define MICROVM_VMM_LEGACY_DEVICES_H_
@@ -16,6 +17,7 @@
 namespace microvm {
 
 class Serial;
+class PowerButton;
 class ConsoleInput;
 
 class LegacyDevices {
@@ -33,11 +35,16 @@ class LegacyDevices {
       Vm& vm, EventLoop& loop, Options options);
   ~LegacyDevices();
 
+  // One press of the guest's ACPI power button (devices/power.h).
+  void PressPowerButton();
+
  private:
   LegacyDevices() = default;
   std::unique_ptr<IrqLine> com1_irq_;
   std::unique_ptr<IrqLine> kbd_irq_;
   std::unique_ptr<IrqLine> aux_irq_;
+  std::unique_ptr<IrqLine> power_button_irq_;
+  std::unique_ptr<PowerButton> power_button_;
   std::shared_ptr<Serial> com1_;
   std::unique_ptr<ConsoleInput> console_;
 };

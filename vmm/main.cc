@@ -58,6 +58,10 @@ ABSL_FLAG(bool, stats, false,
           "(kill -USR1 prints the same while it runs, with or without this)");
 ABSL_FLAG(std::string, stats_json, "",
           "At exit write the --stats numbers to this file as one JSON object");
+ABSL_FLAG(int64_t, shutdown_timeout, 10,
+          "SIGTERM/SIGINT press the guest's ACPI power button and stop it if "
+          "it is not off after this many seconds (a second signal stops it "
+          "at once; 0: stop at once)");
 ABSL_FLAG(std::string, cpu_affinity, "",
           "Pin vCPU threads and the event loop to host CPUs: VCPU=CPU pairs, "
           "e.g. 0=2,1=3,loop=1 (loop: the event-loop thread)");
@@ -78,6 +82,7 @@ namespace {
 // Exit statuses besides 0 (the guest powered off or rebooted), 1 (an error,
 // one line on stderr) and 130 (stopped by SIGINT/SIGTERM).
 constexpr int kExitDeviceRequested = 3;  // the host took a device back
+constexpr int kExitShutdownTimeout = 4;  // power button unanswered: stopped
 
 // Abseil prints it after "microvm: " (--helpfull); --help after the version.
 constexpr char kUsage[] =
@@ -88,7 +93,9 @@ constexpr char kUsage[] =
     "       microvm --help | --version\n\n"
     "exit status: 0 the guest powered off or rebooted; 1 an error (one line "
     "on stderr says\nwhat and what to do); 3 the host took a passed-through "
-    "device back; 130 stopped by\nSIGINT or SIGTERM";
+    "device back; 4 SIGINT or\nSIGTERM pressed the guest's power button and "
+    "it was not off within --shutdown_timeout;\n130 stopped at once by a "
+    "second SIGINT or SIGTERM (or the first, with --shutdown_timeout 0)";
 
 // microvm's own flags (the ones defined in this file), sorted by name, with
 // --help and --version; Abseil's library flags stay out (--helpfull has them).
@@ -233,6 +240,13 @@ int main(int argc, char** argv) {
   config->vm.vfio_mmap = absl::GetFlag(FLAGS_vfio_mmap);
 
   config->vm.handle_signals = true;
+  const int64_t shutdown_timeout = absl::GetFlag(FLAGS_shutdown_timeout);
+  if (shutdown_timeout < 0 || shutdown_timeout > 24 * 3600) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--shutdown_timeout ", shutdown_timeout,
+        " is out of range: give seconds, 0 (stop at once) to 86400")));
+  }
+  config->vm.shutdown_timeout_s = static_cast<int>(shutdown_timeout);
   config->vm.kvm_device = absl::GetFlag(FLAGS_kvm_device);
   config->vm.start = start;
   if (absl::GetFlag(FLAGS_boot_timer)) config->vm.boot_timer_start = start;
@@ -260,6 +274,15 @@ int main(int argc, char** argv) {
   if (*exit == microvm::VmExit::kDeviceRequested) {
     // The line saying which device and why is already on stderr.
     return kExitDeviceRequested;
+  }
+  if (*exit == microvm::VmExit::kShutdownTimeout) {
+    std::fprintf(stderr,
+                 "microvm: the guest did not power off within %d s of the "
+                 "power button (--shutdown_timeout): stopped it (is acpid or "
+                 "systemd-logind running in the guest, with the button "
+                 "driver?)\n",
+                 config->vm.shutdown_timeout_s);
+    return kExitShutdownTimeout;
   }
   if (*exit == microvm::VmExit::kStopped) {
     std::fprintf(stderr, "microvm: stopped by a signal before the guest "

@@ -5,11 +5,13 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -129,6 +131,11 @@ class VmImpl final : public Vm {
                          const boot::BootInfo& boot);
   absl::Status WatchSignals();
   absl::Status ApplyTuning(const VmConfig& config);
+  // On the event loop: the first request presses the power button and
+  // stops the VM if the guest is not off after the shutdown timeout (then
+  // ending with `if_not_off`); a second request, or a timeout of 0, stops
+  // it at once.
+  void RequestShutdown(VmExit if_not_off);
   absl::Status SetUpPci(const VmConfig& config, const boot::BootInfo& boot);
 
   Kvm kvm_;
@@ -151,6 +158,12 @@ class VmImpl final : public Vm {
   std::optional<BootTimer::Clock::time_point> boot_timer_start_;
   std::chrono::steady_clock::time_point start_;
   std::optional<int> loop_affinity_;
+  int shutdown_timeout_s_ = 0;
+  // Event-loop thread only (and Run() after the loop, the same thread).
+  bool shutdown_pressed_ = false;
+  bool device_requested_ = false;
+  UniqueFd shutdown_timer_;
+  EventLoop::Watch shutdown_watch_;
   // Declared last: destroyed (stopped and joined) first.
   std::vector<std::unique_ptr<VcpuThread>> vcpus_;
 
@@ -205,12 +218,22 @@ absl::Status VmImpl::SetUpPci(const VmConfig& config,
     // unbind finish. (Its function reset fails on this path, quietly: the
     // unbind holds the device lock, so pci_try_reset_function gives up.)
     auto on_request = [this](const std::string& address) {
-      std::fprintf(stderr,
-                   "microvm: the host is taking PCI device %s back (it is being "
-                   "unbound from vfio-pci): stopping the VM and releasing the "
-                   "device\n",
-                   address.c_str());
-      End(VmExit::kDeviceRequested);
+      // vfio-pci repeats the request every 10 s while the unbind waits.
+      if (!device_requested_) {
+        std::fprintf(
+            stderr,
+            "microvm: the host is taking PCI device %s back (it is being "
+            "unbound from vfio-pci): %s\n",
+            address.c_str(),
+            shutdown_timeout_s_ > 0
+                ? absl::StrFormat("pressing the guest's power button; the VM "
+                                  "ends and releases the device when the "
+                                  "guest is off or after %d s",
+                                  shutdown_timeout_s_)
+                      .c_str()
+                : "stopping the VM and releasing the device");
+      }
+      RequestShutdown(VmExit::kDeviceRequested);
     };
     MVM_ASSIGN_OR_RETURN(passthrough_,
                          Passthrough::Create(config.vfio_devices, mem_, *pci_,
@@ -258,18 +281,26 @@ absl::Status VmImpl::WatchSignals() {
   MVM_ASSIGN_OR_RETURN(signal_watch_,
                        loop_->Add(signal_fd_.get(), [this](uint32_t) {
                          signalfd_siginfo info;
-                         bool stop = false;
                          while (::read(signal_fd_.get(), &info,
                                        sizeof(info)) == sizeof(info)) {
                            if (info.ssi_signo == SIGUSR1) {
                              const std::string table =
                                  FormatStatsTable(Stats(), "on SIGUSR1");
                              std::fputs(table.c_str(), stderr);
-                           } else {
-                             stop = true;
+                             continue;
                            }
+                           if (!shutdown_pressed_ && shutdown_timeout_s_ > 0) {
+                             std::fprintf(
+                                 stderr,
+                                 "microvm: %s: pressed the guest's ACPI power "
+                                 "button; it has %d s to power off "
+                                 "(--shutdown_timeout), a second SIGTERM or "
+                                 "SIGINT stops it now\n",
+                                 info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM",
+                                 shutdown_timeout_s_);
+                           }
+                           RequestShutdown(VmExit::kShutdownTimeout);
                          }
-                         if (stop) End(VmExit::kStopped);
                        }));
   return absl::OkStatus();
 }
@@ -333,6 +364,7 @@ absl::Status VmImpl::ApplyTuning(const VmConfig& config) {
 absl::Status VmImpl::Build(const VmConfig& config,
                            const boot::BootInfo& boot) {
   start_ = config.start;
+  shutdown_timeout_s_ = config.shutdown_timeout_s;
   if (config.cpus < 1 || config.cpus > kvm_.max_vcpus()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--cpus ", config.cpus, " is out of range: this host's ",
@@ -384,6 +416,37 @@ absl::Status VmImpl::Build(const VmConfig& config,
     }
   }
   return absl::OkStatus();
+}
+
+void VmImpl::RequestShutdown(VmExit if_not_off) {
+  if (if_not_off == VmExit::kDeviceRequested) device_requested_ = true;
+  const VmExit now = device_requested_ ? VmExit::kDeviceRequested
+                                       : VmExit::kStopped;
+  if (shutdown_pressed_ || shutdown_timeout_s_ <= 0 || devices_ == nullptr) {
+    End(now);
+    return;
+  }
+  shutdown_pressed_ = true;
+  devices_->PressPowerButton();
+  shutdown_timer_.reset(
+      ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  itimerspec when{};
+  when.it_value.tv_sec = shutdown_timeout_s_;
+  if (!shutdown_timer_ ||
+      ::timerfd_settime(shutdown_timer_.get(), 0, &when, nullptr) != 0) {
+    End(now);  // no way to bound the wait: do not wait
+    return;
+  }
+  absl::StatusOr<EventLoop::Watch> watch =
+      loop_->Add(shutdown_timer_.get(), [this](uint32_t) {
+        End(device_requested_ ? VmExit::kDeviceRequested
+                              : VmExit::kShutdownTimeout);
+      });
+  if (!watch.ok()) {
+    End(now);
+    return;
+  }
+  shutdown_watch_ = std::move(*watch);
 }
 
 VmStats VmImpl::Stats() {
@@ -459,7 +522,11 @@ absl::StatusOr<VmExit> VmImpl::Run() {
   for (auto& v : vcpus_) v->Join();
   if (!loop_result.ok()) return loop_result.status();
   absl::MutexLock lock(&mu_);
-  return result_.value_or(VmExit::kStopped);
+  absl::StatusOr<VmExit> result = result_.value_or(VmExit::kStopped);
+  // The guest went off while the host waited for its device: the VM still
+  // ended because the device was taken back.
+  if (device_requested_ && result.ok()) return VmExit::kDeviceRequested;
+  return result;
 }
 
 }  // namespace

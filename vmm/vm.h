@@ -72,6 +72,11 @@ struct VmConfig {
   // Stop cleanly on SIGINT/SIGTERM and print the --stats table on SIGUSR1
   // (the caller must have blocked all three).
   bool handle_signals = false;
+  // Graceful shutdown (SIGINT/SIGTERM with handle_signals, and the host's
+  // request for a passed-through device): > 0 presses the guest's ACPI power
+  // button and gives it this many seconds to power off before the VM is
+  // stopped; a second request stops it at once. 0: stop at once.
+  int shutdown_timeout_s = 0;
   // Set: the boot timer (devices/boot_timer.h) sits at
   // layout::kBootTimerAddr, and the guest's markers and the vCPUs' start are
   // reported on stderr in milliseconds since this time (microvm: main()).
@@ -84,8 +89,12 @@ enum class VmExit {
   kReset,     // i8042 reset (or another reset request)
   kStopped,   // Stop() or a signal
   // The host asked for a passed-through device back (VFIO device request:
-  // it is being unbound from vfio-pci); the VM ended so it can have it.
+  // it is being unbound from vfio-pci); the VM ended so it can have it
+  // (after the guest powered off, or after the shutdown timeout).
   kDeviceRequested,
+  // SIGINT/SIGTERM pressed the power button and the guest was not off
+  // within the shutdown timeout: stopped.
+  kShutdownTimeout,
 };
 
 class Vm {

@@ -370,8 +370,10 @@ TEST(CliTest, StatsAtExitAccountForEveryExit) {
 }
 
 TEST(CliTest, StatsOnSigusr1WhileTheGuestRuns) {
+  std::vector<std::string> args = GuestArgs("spin");
+  args.insert(args.end(), {"--shutdown_timeout", "0"});
   Result r = RunMicrovm(
-      GuestArgs("spin"), "",
+      args, "",
       {{"spin: running until stopped", SIGUSR1},
        {"microvm: stats: interrupts microvm injected", SIGTERM}});
   EXPECT_FALSE(r.timed_out) << Describe(r);
@@ -518,7 +520,7 @@ TEST(CliTest, CpuAffinityPinsTheVcpuAndTheEventLoop) {
   // that pinning works at all; with more CPUs, that each thread got its own.
   std::map<std::string, std::string> seen;
   std::vector<std::string> args = GuestArgs("spin");
-  args.insert(args.end(), {"--cpu_affinity",
+  args.insert(args.end(), {"--shutdown_timeout", "0", "--cpu_affinity",
                            absl::StrCat("0=", last, ",loop=", first)});
   Result r = RunMicrovm(args, "",
                         {{"spin: running until stopped", SIGTERM,
@@ -541,6 +543,71 @@ TEST(CliTest, CpuAffinityPinsTheVcpuAndTheEventLoop) {
   EXPECT_EQ(r.exit_status, 1) << Describe(r);
   ExpectOneLine(r.err);
   EXPECT_THAT(r.err, HasSubstr("pins vCPU 1, but --cpus 1 numbers them 0 to 0"));
+}
+
+// --- graceful shutdown: SIGTERM/SIGINT press the ACPI power button -----------
+
+TEST(CliTest, SigtermPressesThePowerButtonAndTheGuestPowersOff) {
+  Result r = RunMicrovm(GuestArgs("powerbutton"), "",
+                        {{"powerbutton: waiting for the power button", SIGTERM}});
+  EXPECT_FALSE(r.timed_out) << Describe(r);
+  EXPECT_EQ(r.exit_status, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("powerbutton: pressed 1 time(s); powering off\n"))
+      << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("PASS powerbutton\n"));
+  EXPECT_THAT(r.err, HasSubstr("microvm: SIGTERM: pressed the guest's ACPI "
+                               "power button; it has 10 s to power off"));
+}
+
+TEST(CliTest, SigintPressesThePowerButtonToo) {
+  Result r = RunMicrovm(GuestArgs("powerbutton"), "",
+                        {{"powerbutton: waiting for the power button", SIGINT}});
+  EXPECT_EQ(r.exit_status, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("PASS powerbutton\n")) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("microvm: SIGINT: pressed the guest's ACPI "
+                               "power button"));
+}
+
+TEST(CliTest, AGuestThatIgnoresThePowerButtonIsStoppedAfterTheTimeout) {
+  std::vector<std::string> args = GuestArgs("spin");
+  args.insert(args.end(), {"--shutdown_timeout", "1"});
+  Result r = RunMicrovm(args, "", {{"spin: running until stopped", SIGTERM}});
+  EXPECT_FALSE(r.timed_out) << Describe(r);
+  EXPECT_EQ(r.exit_status, 4) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("it has 1 s to power off"));
+  EXPECT_THAT(r.err, HasSubstr("microvm: the guest did not power off within "
+                               "1 s of the power button (--shutdown_timeout): "
+                               "stopped it"))
+      << Describe(r);
+}
+
+TEST(CliTest, ASecondSignalStopsAtOnce) {
+  std::vector<std::string> args = GuestArgs("spin");
+  args.insert(args.end(), {"--shutdown_timeout", "3600"});
+  Result r = RunMicrovm(args, "",
+                        {{"spin: running until stopped", SIGTERM},
+                         {"pressed the guest's ACPI power button", SIGINT}});
+  EXPECT_FALSE(r.timed_out) << Describe(r);
+  EXPECT_EQ(r.exit_status, 130) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("stopped by a signal before the guest powered "
+                               "off"));
+}
+
+TEST(CliTest, ShutdownTimeoutZeroStopsAtOnce) {
+  std::vector<std::string> args = GuestArgs("powerbutton");
+  args.insert(args.end(), {"--shutdown_timeout", "0"});
+  Result r = RunMicrovm(args, "",
+                        {{"powerbutton: waiting for the power button", SIGTERM}});
+  EXPECT_EQ(r.exit_status, 130) << Describe(r);
+  // The button was never pressed.
+  EXPECT_THAT(r.out, Not(HasSubstr("pressed")));
+  EXPECT_THAT(r.err, Not(HasSubstr("power button")));
+  args = GuestArgs("hello");
+  args.insert(args.end(), {"--shutdown_timeout", "-1"});
+  r = RunMicrovm(args);
+  EXPECT_EQ(r.exit_status, 1) << Describe(r);
+  ExpectOneLine(r.err);
+  EXPECT_THAT(r.err, HasSubstr("--shutdown_timeout -1 is out of range"));
 }
 
 }  // namespace

@@ -105,6 +105,7 @@ std::string ExitName(const absl::StatusOr<VmExit>& exit) {
     case VmExit::kReset: return "kReset";
     case VmExit::kStopped: return "kStopped";
     case VmExit::kDeviceRequested: return "kDeviceRequested";
+    case VmExit::kShutdownTimeout: return "kShutdownTimeout";
   }
   return "unknown";
 }

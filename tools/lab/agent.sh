@@ -219,6 +219,18 @@ inner_boot() {
   rm -f "${WORK}/fifo"
 }
 
+# console_wait TEXT: waits up to 150 s for TEXT in the console log of the
+# inner_boot running meanwhile (${WORK}/console.log: empty it first);
+# returns 1 if it never came.
+console_wait() {
+  _i=0
+  while ! grep -q "$1" "${WORK}/console.log" 2>/dev/null; do
+    [ "${_i}" -lt 1500 ] || return 1
+    sleep 0.1
+    _i=$((_i + 1))
+  done
+}
+
 # Reports FAIL for scenario $1 and returns 1 unless the inner guest really
 # booted: its init printed the marker (an exit status alone proves nothing).
 inner_check_booted() {

@@ -30,6 +30,7 @@ constexpr uint8_t kParentPrefixChar = '^';
 constexpr uint8_t kExtOpPrefix = 0x5b;
 constexpr uint8_t kDeviceOp = 0x82;  // after kExtOpPrefix
 constexpr uint8_t kReturnOp = 0xa4;
+constexpr uint8_t kNotifyOp = 0x86;
 
 // Resource descriptor tags, ACPI 6.4 section 6.4.
 constexpr uint8_t kIrqTag = 0x22;        // small item 0x4, length 2
@@ -251,6 +252,10 @@ Bytes Method(const NamePath& name, int args, bool serialized,
 }
 
 Bytes Return(const Bytes& value) { return Concat({{kReturnOp}, value}); }
+
+Bytes Notify(const NamePath& object, uint64_t value) {
+  return Concat({{kNotifyOp}, NameString(object), Integer(value)});
+}
 
 Bytes Io(uint16_t min, uint16_t max, uint8_t alignment, uint8_t length) {
   Bytes out = {kIoTag, 0x01};  // information: 16-bit address decode

@@ -154,6 +154,9 @@ Bytes Method(const NamePath& name, int args, bool serialized,
              const Bytes& terms);
 // ReturnOp ArgObject.
 Bytes Return(const Bytes& value);
+// NotifyOp NotifyObject NotifyValue (19.6.92): e.g. Notify (PWRB, 0x80),
+// a power button press (5.6.6, table 5.166).
+Bytes Notify(const NamePath& object, uint64_t value);
 
 // --- Resource descriptors for _CRS (6.4) ---------------------------------
 

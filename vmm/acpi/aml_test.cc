@@ -120,6 +120,13 @@ TEST(AmlTest, MethodReturningAConstant) {
   EXPECT_EQ(Method("_DSM", 4, true, {})[6], 0x0c);
 }
 
+TEST(AmlTest, MethodNotifyingADevice) {
+  // Method (_EVT, 1, NotSerialized) { Notify (PWRB, 0x80) }
+  EXPECT_THAT(Method("_EVT", 1, false, Notify("PWRB", 0x80)),
+              ElementsAre(0x14, 0x0d, '_', 'E', 'V', 'T', 0x01, 0x86, 'P',
+                          'W', 'R', 'B', 0x0a, 0x80));
+}
+
 TEST(AmlTest, SerialPortDevice) {
   // Scope (\_SB) { Device (COM1) { Name (_HID, EisaId ("PNP0501"))
   //   Name (_CRS, ResourceTemplate () { IO (Decode16, 0x03F8, 0x03F8, 0x08,

@@ -201,6 +201,29 @@ aml::Bytes Ps2KeyboardDevice() {
                                           aml::IrqNoFlags(1)}))}));
 }
 
+// The power button (ACPI 6.4 4.8.2.2.1.2: a control method power button,
+// PNP0C0C; Linux's `button` driver binds to it) and the Generic Event
+// Device that signals it (5.6.9: ACPI0013, the hardware-reduced way to
+// raise ACPI events). An edge on GSI PowerButton::kGsi makes Linux's GED
+// driver run _EVT, which notifies the button: "pressed" (0x80, table 5.166).
+// SIGTERM to microvm makes that edge (devices/power.h).
+aml::Bytes PowerButtonDevices() {
+  const aml::Bytes button = aml::Device(
+      "PWRB",
+      aml::Concat({aml::Name("_HID", aml::DWord(aml::EisaIdValue("PNP0C0C"))),
+                   aml::Name("_UID", aml::Integer(0))}));
+  const aml::Bytes ged = aml::Device(
+      "GED0",
+      aml::Concat({aml::Name("_HID", aml::String("ACPI0013")),
+                   aml::Name("_UID", aml::Integer(0)),
+                   aml::Name("_CRS", aml::ResourceTemplate({aml::Interrupt(
+                                         PowerButton::kGsi, /*edge=*/true,
+                                         /*active_low=*/false,
+                                         /*shared=*/false)})),
+                   aml::Method("_EVT", 1, false, aml::Notify("PWRB", 0x80))}));
+  return aml::Concat({button, ged});
+}
+
 // ACPI 6.4 8.4: a processor device per MADT entry, _UID = processor UID,
 // so Linux's ACPI processor driver binds to each vCPU.
 absl::StatusOr<aml::Bytes> ProcessorDevices(int cpus) {
@@ -275,7 +298,8 @@ aml::Bytes EcamReservation(int buses) {
 absl::StatusOr<std::vector<uint8_t>> BuildDsdt(const AcpiConfig& config) {
   MVM_RETURN_IF_ERROR(ValidateConfig(config));
   MVM_ASSIGN_OR_RETURN(aml::Bytes cpus, ProcessorDevices(config.cpus));
-  std::vector<aml::Bytes> sb = {Com1Device(), Ps2KeyboardDevice(), cpus};
+  std::vector<aml::Bytes> sb = {Com1Device(), Ps2KeyboardDevice(),
+                                PowerButtonDevices(), cpus};
   if (config.pci) {
     sb.push_back(PciHostBridge(config));
     sb.push_back(EcamReservation(config.pci_buses));

@@ -290,6 +290,15 @@ TEST(TablesTest, IaslDisassemblesAndRecompilesTheDsdt) {
   EXPECT_THAT(dsl, HasSubstr("0x0000008000000000"));
   EXPECT_THAT(dsl, HasSubstr("Name (_PRT, Package (0x02)"));
   EXPECT_THAT(dsl, HasSubstr("Memory32Fixed (ReadWrite,"));
+  // The power button and the Generic Event Device that notifies it.
+  EXPECT_THAT(dsl, HasSubstr("Device (PWRB)"));
+  EXPECT_THAT(dsl, HasSubstr("EisaId (\"PNP0C0C\")"));
+  EXPECT_THAT(dsl, HasSubstr("Device (GED0)"));
+  EXPECT_THAT(dsl, HasSubstr("Name (_HID, \"ACPI0013\" /* Generic Event Device */)"));
+  EXPECT_THAT(dsl, HasSubstr("Interrupt (ResourceConsumer, Edge, ActiveHigh, "
+                             "Exclusive, ,, )"));
+  EXPECT_THAT(dsl, HasSubstr("Method (_EVT, 1, NotSerialized)"));
+  EXPECT_THAT(dsl, HasSubstr("Notify (PWRB, 0x80)"));
   EXPECT_THAT(dsl, Not(HasSubstr("Error")));
 
   const std::string comp = RunShell("cd " + dir + " && iasl -oa -p again dsdt.dsl");

@@ -13,11 +13,7 @@ run_scenario() {
   : >"${WORK}/console.log"
   # Once the inner init runs its command (the read loop), take the device.
   (
-    i=0
-    while [ "${i}" -lt 1500 ] && ! grep -q 'reading nvme0n1' "${WORK}/console.log" 2>/dev/null; do
-      sleep 0.1
-      i=$((i + 1))
-    done
+    console_wait 'reading nvme0n1'
     sleep 2
     unbind_timed "${bdf}"
     echo "${UNBIND_OK} ${UNBIND_S}" >"${WORK}/unbind-result"
