@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "bench/bench_vm.h"
 
+#include <sched.h>
 #include <x86intrin.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -144,7 +146,7 @@ void CountingDevice::Write(uint64_t, absl::Span<const uint8_t>) {
 }
 
 absl::StatusOr<std::unique_ptr<BenchVm>> BenchVm::Create(
-    const std::string& guest_elf, Loop loop) {
+    const std::string& guest_elf, Loop loop, const Tuning& tuning) {
   MVM_ASSIGN_OR_RETURN(GuestMemory mem,
                        GuestMemory::Create(BENCH_MEM_BYTES, false));
   boot::LoadOptions load;
@@ -156,14 +158,17 @@ absl::StatusOr<std::unique_ptr<BenchVm>> BenchVm::Create(
   MVM_ASSIGN_OR_RETURN(std::unique_ptr<EpollLoop> events, EpollLoop::Create());
   std::unique_ptr<BenchVm> bench(new BenchVm(
       std::move(kvm), std::move(vm), std::move(mem), std::move(events)));
-  MVM_RETURN_IF_ERROR(bench->Build(boot.entry_rip, boot.zero_page_gpa, loop));
+  MVM_RETURN_IF_ERROR(
+      bench->Build(boot.entry_rip, boot.zero_page_gpa, loop, tuning));
   return bench;
 }
 
 // KVM's set-up order (as in vmm/vm.cc): TSS and identity map, irqchip, PIT
 // (the guest calibrates its TSC against it), memory, then the vCPU.
-absl::Status BenchVm::Build(uint64_t entry, uint64_t zero_page, Loop loop) {
+absl::Status BenchVm::Build(uint64_t entry, uint64_t zero_page, Loop loop,
+                            const Tuning& tuning) {
   MVM_ASSIGN_OR_RETURN(irqs_, CreateX86Platform(kvm_, vm_));
+  MVM_RETURN_IF_ERROR(ApplyKvmTuning(kvm_, vm_, tuning.kvm));
   memslots_ = std::make_unique<Memslots>(
       vm_, static_cast<uint32_t>(kvm_.CheckExtension(KVM_CAP_NR_MEMSLOTS)));
   MVM_RETURN_IF_ERROR(memslots_->MapRam(mem_));
@@ -171,7 +176,13 @@ absl::Status BenchVm::Build(uint64_t entry, uint64_t zero_page, Loop loop) {
       static_cast<uint32_t>(HostTscPerUs() + 0.5));
   MVM_RETURN_IF_ERROR(pio_.Register(BENCH_PORT_CONTROL, BENCH_CONTROL_PORTS,
                                     control_, "bench control"));
-  events_thread_ = std::thread([this] { (void)events_->Run(); });
+  events_thread_ = std::thread([this, cpu = tuning.events_cpu] {
+    if (cpu.has_value() && !PinThisThread(*cpu, "the event thread").ok()) {
+      control_->Fail(absl::FailedPreconditionError(
+          absl::StrCat("cannot pin the event thread to CPU ", *cpu)));
+    }
+    (void)events_->Run();
+  });
 
   MVM_ASSIGN_OR_RETURN(std::vector<kvm_cpuid_entry2> supported,
                        kvm_.SupportedCpuid());
@@ -193,6 +204,7 @@ absl::Status BenchVm::Build(uint64_t entry, uint64_t zero_page, Loop loop) {
                                      "the bench guest ended the VM early")
                                : end.status());
       });
+  if (tuning.vcpu_cpu.has_value()) vcpu_thread_->set_affinity(*tuning.vcpu_cpu);
   vcpu_thread_->Start();
   return absl::OkStatus();
 }
@@ -276,6 +288,29 @@ absl::StatusOr<OpSamples> BenchVm::Run(bench_op op, uint32_t count) {
     if (t != BENCH_LOST) out.us.push_back(double(t) / out.tsc_per_us);
   }
   return out;
+}
+
+std::vector<std::pair<std::string, BenchVm::Tuning>> TuningVariants() {
+  std::vector<std::pair<std::string, BenchVm::Tuning>> v;
+  v.push_back({"halt_poll_0", {.kvm = {.halt_poll_ns = 0}}});
+  v.push_back({"halt_poll_200us", {.kvm = {.halt_poll_ns = 200000}}});
+  v.push_back({"disable_exits_hlt_pause",
+               {.kvm = {.disable_exits = KVM_X86_DISABLE_EXITS_HLT |
+                                         KVM_X86_DISABLE_EXITS_PAUSE}}});
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  int first = 0, last = 0;
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0) {
+    first = -1;
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (!CPU_ISSET(cpu, &allowed)) continue;
+      if (first < 0) first = cpu;
+      last = cpu;
+    }
+    first = std::max(first, 0);
+  }
+  v.push_back({"pinned", {.vcpu_cpu = last, .events_cpu = first}});
+  return v;
 }
 
 }  // namespace microvm::bench

@@ -11,8 +11,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -23,6 +25,7 @@
 #include "vmm/irq_router.h"
 #include "vmm/kvm/kvm.h"
 #include "vmm/memslots.h"
+#include "vmm/platform.h"
 #include "vmm/vcpu.h"
 
 namespace microvm::bench {
@@ -45,8 +48,17 @@ class BenchVm {
                // are only counted, pio()/mmio() are not used
   };
 
+  // microvm's tuning for dedicated CPUs (--halt_poll_ns, --disable_exits,
+  // --cpu_affinity), for the benchmarks that compare each setting with the
+  // default. The vCPU pin applies to Loop::kMicrovm's vCPU thread.
+  struct Tuning {
+    KvmTuning kvm;
+    std::optional<int> vcpu_cpu;
+    std::optional<int> events_cpu;
+  };
+
   static absl::StatusOr<std::unique_ptr<BenchVm>> Create(
-      const std::string& guest_elf, Loop loop);
+      const std::string& guest_elf, Loop loop, const Tuning& tuning = {});
   ~BenchVm();
 
   KvmVm& kvm_vm() { return vm_; }
@@ -67,7 +79,8 @@ class BenchVm {
         vm_(std::move(vm)),
         mem_(std::move(mem)),
         events_(std::move(loop)) {}
-  absl::Status Build(uint64_t entry, uint64_t zero_page, Loop loop);
+  absl::Status Build(uint64_t entry, uint64_t zero_page, Loop loop,
+                     const Tuning& tuning);
   absl::Status RunBare();
 
   Kvm kvm_;
@@ -110,6 +123,12 @@ class CountingDevice final : public BusDevice {
   AckCounter* ack_;
   std::atomic<uint64_t> accesses_{0};
 };
+
+// Each setting of microvm's tuning for dedicated CPUs alone, by the name
+// suffix its benchmarks carry: halt_poll_0, halt_poll_200us,
+// disable_exits_hlt_pause, pinned (vCPU on the last CPU this process may
+// use, the event thread on the first: the same one on a one-CPU machine).
+std::vector<std::pair<std::string, BenchVm::Tuning>> TuningVariants();
 
 }  // namespace microvm::bench
 

@@ -5,6 +5,8 @@
 //                                 benchmark's thread, same process, same guest
 //   PioExit/microvm, MmioExit/microvm   microvm's VcpuThread dispatching the
 //                                 exit onto the Bus and a BusDevice
+//   PioExit/microvm/<setting>   the same with one of microvm's settings for
+//                           dedicated CPUs (bench_vm.h TuningVariants)
 //   NotifyWrite/ioeventfd   a guest write to an ioeventfd (KvmVm::
 //                           AssignIoeventfd; a host thread reads the eventfd):
 //                           what the write costs the vCPU
@@ -42,9 +44,10 @@ constexpr uint64_t kMmioExitSize = 0x1000;
 std::string GuestElf(const Options& o) { return o.guest_dir + "/bench.elf"; }
 
 absl::StatusOr<OpSamples> MeasureExits(const Options& o, BenchVm::Loop loop,
-                                       bench_op op, uint32_t count) {
+                                       bench_op op, uint32_t count,
+                                       const BenchVm::Tuning& tuning = {}) {
   MVM_ASSIGN_OR_RETURN(std::unique_ptr<BenchVm> vm,
-                       BenchVm::Create(GuestElf(o), loop));
+                       BenchVm::Create(GuestElf(o), loop, tuning));
   auto sink = std::make_shared<CountingDevice>();
   MVM_RETURN_IF_ERROR(vm->pio().Register(BENCH_PORT_EXIT, 4, sink, "sink"));
   MVM_RETURN_IF_ERROR(
@@ -200,6 +203,18 @@ void RegisterExitBenchmarks(const Options& o) {
                     [=](benchmark::State& s) {
                       ReportSamples(s, MeasureExits(o, Loop::kMicrovm, op, n),
                                     bare);
+                    });
+  }
+  // microvm's settings for dedicated CPUs (bench_vm.h TuningVariants), each
+  // against the default PIO exit.
+  for (const auto& [suffix, tuning] : TuningVariants()) {
+    const std::string base = "PioExit/microvm";
+    RegisterLatency(absl::StrCat(base, "/", suffix), n,
+                    [=](benchmark::State& s) {
+                      ReportSamples(s,
+                                    MeasureExits(o, Loop::kMicrovm,
+                                                 BENCH_OP_PIO_EXIT, n, tuning),
+                                    base);
                     });
   }
   for (auto [name, op] : {std::pair{"NotifyWrite", BENCH_OP_NOTIFY_WRITE},

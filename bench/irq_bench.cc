@@ -8,6 +8,9 @@
 //                     devices do (VFIO signals the same irqfd from the kernel)
 //   Irq/irq_line/*    KVM_IRQ_LINE on an IOAPIC pin (edge: high, then low)
 //   Irq/signal_msi/*  KVM_SIGNAL_MSI with the same message (the baseline)
+//   Irq/irqfd/hlt/<setting>  the irqfd path with one of microvm's settings
+//                     for dedicated CPUs (bench_vm.h TuningVariants), against
+//                     Irq/irqfd/hlt
 //
 // .../hlt: the guest waits with sti;hlt (wait_until(): a LAPIC rescue timer
 // is armed around each HLT, its wake-ups are counted as timer_wakeups and
@@ -32,10 +35,11 @@ namespace {
 enum class Inject { kIrqfd, kIrqLine, kSignalMsi };
 
 absl::StatusOr<OpSamples> MeasureIrq(const Options& o, Inject how,
-                                     bench_op op, uint32_t count) {
-  MVM_ASSIGN_OR_RETURN(
-      std::unique_ptr<BenchVm> vm,
-      BenchVm::Create(o.guest_dir + "/bench.elf", BenchVm::Loop::kMicrovm));
+                                     bench_op op, uint32_t count,
+                                     const BenchVm::Tuning& tuning = {}) {
+  MVM_ASSIGN_OR_RETURN(std::unique_ptr<BenchVm> vm,
+                       BenchVm::Create(o.guest_dir + "/bench.elf",
+                                       BenchVm::Loop::kMicrovm, tuning));
   std::unique_ptr<MsiVector> msi;
   std::unique_ptr<IrqLine> line;
   std::function<void()> inject;
@@ -97,6 +101,16 @@ void RegisterIrqBenchmarks(const Options& o) {
                       name == baseline ? "" : baseline);
       });
     }
+  }
+  // Tuning for dedicated CPUs (README "Dedicated CPUs"): VFIO's path (irqfd)
+  // to a vCPU halted between interrupts, each setting against the default.
+  const std::string tuned_base = "Irq/irqfd/hlt";
+  for (const auto& [suffix, tuning] : TuningVariants()) {
+    const std::string name = absl::StrCat(tuned_base, "/", suffix);
+    RegisterLatency(name, n, [=](benchmark::State& s) {
+      ReportSamples(s, MeasureIrq(o, Inject::kIrqfd, BENCH_OP_IRQ_HLT, n, tuning),
+                    tuned_base);
+    });
   }
 }
 

@@ -82,19 +82,6 @@ std::string CpuList(const cpu_set_t& set) {
   return out;
 }
 
-// "hlt,pause": KVM_X86_DISABLE_EXITS_* bits by their --disable_exits names.
-std::string ExitBitNames(uint32_t bits) {
-  static constexpr std::pair<uint32_t, const char*> kNames[] = {
-      {KVM_X86_DISABLE_EXITS_HLT, "hlt"},
-      {KVM_X86_DISABLE_EXITS_PAUSE, "pause"},
-      {KVM_X86_DISABLE_EXITS_MWAIT, "mwait"},
-      {KVM_X86_DISABLE_EXITS_CSTATE, "cstate"}};
-  std::string out;
-  for (const auto& [bit, name] : kNames) {
-    if (bits & bit) absl::StrAppend(&out, out.empty() ? "" : ",", name);
-  }
-  return out.empty() ? "none" : out;
-}
 
 
 class VmImpl final : public Vm {
@@ -330,33 +317,9 @@ absl::Status VmImpl::ApplyTuning(const VmConfig& config) {
     }
     loop_affinity_ = config.loop_affinity;
   }
-  if (config.halt_poll_ns.has_value()) {
-    if (kvm_.CheckExtension(KVM_CAP_HALT_POLL) <= 0) {
-      return absl::FailedPreconditionError(
-          "--halt_poll_ns: this host's KVM cannot set halt polling per VM (no "
-          "KVM_CAP_HALT_POLL: Linux 5.15 or later); leave the flag out, or set "
-          "the kvm module's halt_poll_ns parameter for every VM");
-    }
-    MVM_RETURN_IF_ERROR(Annotate(
-        vm_.EnableCap(KVM_CAP_HALT_POLL, *config.halt_poll_ns),
-        absl::StrCat("--halt_poll_ns ", *config.halt_poll_ns)));
-  }
-  if (config.disable_exits != 0) {
-    const int offered = kvm_.CheckExtension(KVM_CAP_X86_DISABLE_EXITS);
-    const uint32_t missing =
-        config.disable_exits & ~static_cast<uint32_t>(std::max(offered, 0));
-    if (missing != 0) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "--disable_exits: this host's KVM cannot leave %s to the guest "
-          "(KVM_CAP_X86_DISABLE_EXITS offers %s); leave %s out",
-          ExitBitNames(missing), ExitBitNames(std::max(offered, 0)),
-          ExitBitNames(missing)));
-    }
-    MVM_RETURN_IF_ERROR(Annotate(
-        vm_.EnableCap(KVM_CAP_X86_DISABLE_EXITS, config.disable_exits),
-        absl::StrCat("--disable_exits ", ExitBitNames(config.disable_exits))));
-  }
-  return absl::OkStatus();
+  return ApplyKvmTuning(kvm_, vm_,
+                        {.halt_poll_ns = config.halt_poll_ns,
+                         .disable_exits = config.disable_exits});
 }
 
 // Set-up order matters to KVM: TSS and identity map, irqchip, PIT, memory,
