@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # Runs every latency benchmark with a handful of samples and checks the
 # Google Benchmark JSON: 31 benchmarks, none failed, the 25 latency ones
-# (8 of them microvm's settings for dedicated CPUs against the default)
+# (8 of them microvm's settings for dedicated CPUs against the default; on a
+# KVM without KVM_CAP_HALT_POLL or the HLT/PAUSE exits to disable, those up
+# to 6 fail with the refusal line and nothing else may)
 # with a positive median and no lost sample, the two memory ones with a
 # positive overhead, the three interleaved ratios positive within their
 # interval. Times nothing: this is not a benchmark run
@@ -18,7 +20,12 @@ bench/latency --samples=10 --startup_runs=2 \
 awk '
   /"run_type": "iteration"/ { runs++ }
   /"error_occurred": true/ { errors++ }
-  /"error_message"/ { print "smoke: " $0 }
+  /"error_message"/ {
+    print "smoke: " $0
+    # A setting for dedicated CPUs this host'"'"'s KVM does not offer is refused
+    # (vmm/platform.cc ApplyKvmTuning); any other error fails the test.
+    if ($0 ~ /this host.s KVM cannot/) unsupported++
+  }
   /"name": / { name = $2 }
   /"p50_us": / { v = $2 + 0; if (v > 0) good++; else print "smoke: bad median in " name }
   /"lost": / { if ($2 + 0 > 0) { lost++; print "smoke: lost samples in " name } }
@@ -30,6 +37,8 @@ awk '
   END {
     printf "smoke: %d benchmarks, %d with a median, %d with a memory overhead, %d ratios, %d failed, %d with lost samples\n",
       runs, good, memory, ratios, errors, lost
-    exit !(runs == 31 && good == 25 && memory == 2 && ratios == 3 && errors == 0 && lost == 0)
+    if (unsupported) printf "smoke: %d tuning benchmark(s) refused: this KVM lacks the setting\n", unsupported
+    exit !(runs == 31 && good + unsupported == 25 && memory == 2 && ratios == 3 &&
+           errors == unsupported && unsupported <= 6 && lost == 0)
   }
 ' "${out}"

@@ -177,10 +177,12 @@ absl::StatusOr<CliConfig> ValidateArgs(const CliArgs& args) {
     out.vm.vcpu_affinity = std::move(pins.vcpus);
     out.vm.loop_affinity = pins.loop;
   }
-  if (args.halt_poll_ns < -1) {
+  // KVM takes a 32-bit value (KVM_CAP_HALT_POLL).
+  if (args.halt_poll_ns < -1 || args.halt_poll_ns > int64_t{UINT32_MAX}) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "--halt_poll_ns %d is negative: give nanoseconds, 0 for no polling",
-        args.halt_poll_ns));
+        "--halt_poll_ns %d is out of range: give nanoseconds, 0 (no polling) "
+        "to %u",
+        args.halt_poll_ns, UINT32_MAX));
   }
   if (args.halt_poll_ns >= 0) {
     out.vm.halt_poll_ns = static_cast<uint64_t>(args.halt_poll_ns);

@@ -204,7 +204,13 @@ TEST(CliTest, HaltPollAndDisableExits) {
             uint32_t{KVM_X86_DISABLE_EXITS_HLT | KVM_X86_DISABLE_EXITS_PAUSE});
   args.halt_poll_ns = -2;
   EXPECT_THAT(std::string(ValidateArgs(args).status().message()),
-              HasSubstr("--halt_poll_ns -2 is negative"));
+              HasSubstr("--halt_poll_ns -2 is out of range"));
+  args.halt_poll_ns = 5000000000;
+  EXPECT_THAT(std::string(ValidateArgs(args).status().message()),
+              HasSubstr("--halt_poll_ns 5000000000 is out of range: give "
+                        "nanoseconds, 0 (no polling) to 4294967295"));
+  args.halt_poll_ns = 4294967295;
+  EXPECT_TRUE(ValidateArgs(args).ok());
   args.halt_poll_ns = -1;
   args.disable_exits = "hlt,nap";
   EXPECT_THAT(std::string(ValidateArgs(args).status().message()),

@@ -123,16 +123,18 @@ int Fail(const absl::Status& status) {
 }
 
 // --stats_json's file: opened before the VM is built, so a path that cannot
-// be written fails at once; written when the VM is done; removed again if
-// microvm made it and no VM ran.
+// be written fails at once; written (truncated first) when the VM is done;
+// removed again if microvm made it and no VM ran.
 class StatsJsonFile {
  public:
   absl::Status Open(const std::string& path) {
     path_ = path;
     fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     created_ = fd_ >= 0;
+    // An existing file keeps its contents until there is something to
+    // write (Write truncates it).
     if (fd_ < 0 && errno == EEXIST) {
-      fd_ = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+      fd_ = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
     }
     if (fd_ < 0) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -142,6 +144,11 @@ class StatsJsonFile {
     return absl::OkStatus();
   }
   absl::Status Write(const std::string& json) {
+    if (::ftruncate(fd_, 0) != 0) {
+      return absl::InternalError(absl::StrCat("--stats_json ", path_,
+                                              ": truncating failed (",
+                                              std::strerror(errno), ")"));
+    }
     size_t done = 0;
     while (done < json.size()) {
       const ssize_t n = ::write(fd_, json.data() + done, json.size() - done);

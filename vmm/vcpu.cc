@@ -159,10 +159,13 @@ std::vector<VmStats::Count> VcpuThread::exit_counts() const {
   for (size_t i = 0; i < kExitReasons; ++i) {
     const uint64_t n = exits_[i].load(std::memory_order_relaxed);
     if (n == 0) continue;
-    counts.push_back({i == kExitReasons - 1
-                          ? std::string("KVM_EXIT_OTHER")
-                          : std::string(ExitName(static_cast<uint32_t>(i))),
-                      n});
+    std::string name = ExitName(static_cast<uint32_t>(i));
+    if (i == kExitReasons - 1) {
+      name = "KVM_EXIT_OTHER";
+    } else if (name == "unknown exit") {
+      name = absl::StrCat("KVM_EXIT_", i);  // one key per reason in the JSON
+    }
+    counts.push_back({std::move(name), n});
   }
   return counts;
 }
@@ -182,7 +185,7 @@ absl::Duration VcpuThread::cpu_time() const {
   return absl::Nanoseconds(std::max<int64_t>(ns, 0));
 }
 
-std::vector<VmStats::Count> VcpuThread::kvm_counts() {
+std::vector<VmStats::Count> VcpuThread::kvm_counts() const {
   static constexpr const char* kWanted[] = {
       "exits",         "halt_exits",           "halt_wakeup",
       "halt_attempted_poll", "halt_successful_poll", "irq_injections"};

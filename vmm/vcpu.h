@@ -52,15 +52,15 @@ class VcpuThread {
   // Installs the no-op handler for the kick signal; call once per process.
   static absl::Status InstallKickHandler();
 
-  // For --stats, from any thread, while the vCPU runs or after: exits so far
+  // For --stats, while the vCPU runs or after, from the thread that starts
+  // and joins it (cpu_time reads the thread handle): exits so far
   // by KVM exit reason (KVM_EXIT_INTR: KVM_RUN interrupted by a signal, a
   // kick), the thread's CPU time, and when it first entered KVM_RUN.
   std::vector<VmStats::Count> exit_counts() const;
   absl::Duration cpu_time() const;
   std::optional<std::chrono::steady_clock::time_point> first_run() const;
   // KVM's counters of the vCPU (VmStats::Vcpu::kvm); empty if KVM has none.
-  // One caller at a time.
-  std::vector<VmStats::Count> kvm_counts();
+  std::vector<VmStats::Count> kvm_counts() const;
 
  private:
   void Loop();

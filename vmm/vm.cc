@@ -205,21 +205,21 @@ absl::Status VmImpl::SetUpPci(const VmConfig& config,
     // unbind finish. (Its function reset fails on this path, quietly: the
     // unbind holds the device lock, so pci_try_reset_function gives up.)
     auto on_request = [this](const std::string& address) {
-      // vfio-pci repeats the request every 10 s while the unbind waits.
-      if (!device_requested_) {
-        std::fprintf(
-            stderr,
-            "microvm: the host is taking PCI device %s back (it is being "
-            "unbound from vfio-pci): %s\n",
-            address.c_str(),
-            shutdown_timeout_s_ > 0
-                ? absl::StrFormat("pressing the guest's power button; the VM "
-                                  "ends and releases the device when the "
-                                  "guest is off or after %d s",
-                                  shutdown_timeout_s_)
-                      .c_str()
-                : "stopping the VM and releasing the device");
-      }
+      // vfio-pci repeats the request every 10 s while the unbind waits:
+      // the first one started the shutdown, whose timer ends the VM.
+      if (device_requested_) return;
+      std::fprintf(
+          stderr,
+          "microvm: the host is taking PCI device %s back (it is being "
+          "unbound from vfio-pci): %s\n",
+          address.c_str(),
+          shutdown_timeout_s_ > 0
+              ? absl::StrFormat("pressing the guest's power button; the VM "
+                                "ends and releases the device when the guest "
+                                "is off or after %d s",
+                                shutdown_timeout_s_)
+                    .c_str()
+              : "stopping the VM and releasing the device");
       RequestShutdown(VmExit::kDeviceRequested);
     };
     MVM_ASSIGN_OR_RETURN(passthrough_,
@@ -476,10 +476,13 @@ absl::StatusOr<VmExit> VmImpl::Run() {
                  absl::ToDoubleMilliseconds(absl::FromChrono(
                      BootTimer::Clock::now() - *boot_timer_start_)));
   }
-  if (loop_affinity_.has_value()) {
-    MVM_RETURN_IF_ERROR(PinThisThread(*loop_affinity_, "the event loop"));
-  }
   for (auto& v : vcpus_) v->Start();
+  // After the vCPU threads exist: they inherit their creator's CPU mask, and
+  // an unpinned vCPU must keep the whole of it.
+  if (loop_affinity_.has_value()) {
+    absl::Status pinned = PinThisThread(*loop_affinity_, "the event loop");
+    if (!pinned.ok()) End(pinned);
+  }
   absl::StatusOr<int> loop_result = loop_->Run();
   for (auto& v : vcpus_) v->Stop();
   for (auto& v : vcpus_) v->Join();

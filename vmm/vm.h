@@ -115,7 +115,9 @@ class Vm {
   virtual absl::StatusOr<VmExit> Run() = 0;
   // Makes Run() return kStopped. Thread-safe.
   virtual void Stop() = 0;
-  // What the VM did so far (vmm/stats.h). Thread-safe; also after Run().
+  // What the VM did so far (vmm/stats.h): from Run()'s own thread (its
+  // event loop, e.g. on SIGUSR1) while it runs, or from any thread before
+  // or after Run().
   virtual VmStats Stats() = 0;
 };
 

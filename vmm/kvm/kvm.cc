@@ -273,8 +273,14 @@ absl::StatusOr<std::unique_ptr<KvmVcpu>> KvmVm::CreateVcpu(const Kvm& kvm,
   if (run == MAP_FAILED) {
     return LastErrnoError(absl::StrCat("mapping kvm_run of vCPU ", id));
   }
-  return std::unique_ptr<KvmVcpu>(new KvmVcpu(
+  auto vcpu = std::unique_ptr<KvmVcpu>(new KvmVcpu(
       std::move(owned), id, static_cast<kvm_run*>(run), kvm.vcpu_mmap_size()));
+  // Now, while no KVM_RUN holds the vCPU's lock: every vCPU ioctl waits for
+  // it, reads of the stats fd do not. Older kernels have none (then no
+  // KVM counters).
+  absl::StatusOr<int> stats = MVM_IOCTL(vcpu->fd(), KVM_GET_STATS_FD, 0);
+  if (stats.ok()) vcpu->stats_fd_.reset(*stats);
+  return vcpu;
 }
 
 KvmVcpu::~KvmVcpu() { ::munmap(run_, run_size_); }
@@ -339,10 +345,10 @@ absl::Status KvmVcpu::SetLapic(const kvm_lapic_state& lapic) {
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>>
-KvmVcpu::KvmStats() {
+KvmVcpu::KvmStats() const {
   if (!stats_fd_) {
-    MVM_ASSIGN_OR_RETURN(int fd, MVM_IOCTL(this->fd(), KVM_GET_STATS_FD, 0));
-    stats_fd_.reset(fd);
+    return absl::UnimplementedError(
+        "this KVM has no statistics fd (KVM_GET_STATS_FD, Linux 5.14+)");
   }
   const int fd = stats_fd_.get();
   kvm_stats_header header;

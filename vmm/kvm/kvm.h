@@ -132,8 +132,10 @@ class KvmVcpu {
   // KVM's own counters for this vCPU (KVM_GET_STATS_FD, Linux 5.14+;
   // Documentation/virt/kvm/api.rst 4.133), the cumulative ones with one
   // value, by name ("exits", "halt_exits", "halt_attempted_poll", ...).
-  // Unavailable on older kernels.
-  absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> KvmStats();
+  // Reads the fd opened at creation: never waits for a running vCPU, any
+  // thread. Unimplemented on older kernels.
+  absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> KvmStats()
+      const;
 
  private:
   friend class KvmVm;
@@ -143,7 +145,7 @@ class KvmVcpu {
   uint32_t id_;
   kvm_run* run_;
   size_t run_size_;
-  UniqueFd stats_fd_;  // opened on the first KvmStats()
+  UniqueFd stats_fd_;  // KVM_GET_STATS_FD, opened at creation; may be unset
 };
 
 }  // namespace microvm
