@@ -95,7 +95,7 @@ constexpr char kUsage[] =
     "on stderr says\nwhat and what to do); 3 the host took a passed-through "
     "device back; 4 SIGINT or\nSIGTERM pressed the guest's power button and "
     "it was not off within --shutdown_timeout;\n130 stopped at once by a "
-    "second SIGINT or SIGTERM (or the first, with --shutdown_timeout 0)";
+    "second SIGINT or SIGTERM (or the first, with\n--shutdown_timeout 0)";
 
 // microvm's own flags (the ones defined in this file), sorted by name, with
 // --help and --version; Abseil's library flags stay out (--helpfull has them).

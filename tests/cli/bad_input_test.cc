@@ -191,7 +191,10 @@ TEST(BadInputTest, HelpListsEveryMicrovmFlagWithItsDefault) {
           "--mem=256\n", "--cpus=1\n", "--hugepages=false\n",
           "--pci_test_device=false\n", "--vfio=\"\"\n", "--vfio_intx=\"irqfd\"\n",
           "--vfio_mmap=true\n", "--kvm_device=\"/dev/kvm\"\n",
-          "--boot_timer=false\n", "--help\n", "--version\n"}) {
+          "--boot_timer=false\n", "--stats=false\n", "--stats_json=\"\"\n",
+          "--shutdown_timeout=10\n", "--cpu_affinity=\"\"\n",
+          "--halt_poll_ns=-1\n", "--disable_exits=\"\"\n", "--help\n",
+          "--version\n"}) {
       EXPECT_NE(r.out.find(std::string("\n  ") + flag), std::string::npos)
           << form << " does not list " << flag << " in:\n" << r.out;
     }
