@@ -116,6 +116,9 @@ constexpr auto kQuietTime = std::chrono::milliseconds(50);
 // probe hung for its whole 10 s). So a periodic LAPIC timer (vector 0x40,
 // 2 ms, edge: its EOI never reaches the IOAPIC) bounds every wait; a wake-up
 // that finds no new delivery waits again and is counted (%ebp) and reported.
+// A rarer hang survives it (and signals that make KVM_RUN return and
+// re-enter): about 1 run in 450 in the nested machine with halt_poll_ns=0;
+// the callers there run the probe once more (run_kvm_test.sh, the test).
 // The quiet time after the last round polls the host instead of halting.
 // %ebx counts deliveries (the handler increments it).
 asm(R"(

@@ -21,7 +21,19 @@ constexpr char kProbe[] = "tests/nested/kvm_probe";
 using microvm::testing::RunShell;
 using microvm::testing::ShellResult;
 
-ShellResult RunProbe(const std::string& args) { return RunShell(std::string(kProbe) + " " + args); }
+// The probe's guest can hang in the nested machine (about 1 run in 450 there
+// with halt_poll_ns=0, seen 2026-12-04: neither the guest's LAPIC rescue
+// timer nor signals that make KVM_RUN return and re-enter revive it, so it is
+// not a lost wake-up but the nested machine's own fault). The probe then says
+// so in one line; one more run is the runner's answer too (run_kvm_test.sh).
+// Any other result, right or wrong, counts as it is.
+ShellResult RunProbe(const std::string& args) {
+  ShellResult r = RunShell(std::string(kProbe) + " " + args);
+  if (r.out.find("did not finish within 10 s") != std::string::npos) {
+    r = RunShell(std::string(kProbe) + " " + args);
+  }
+  return r;
+}
 
 TEST(KvmProbeTest, PassesWithOneDeliveryPerAssertion) {
   ShellResult r = RunProbe("");
