@@ -21,7 +21,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
-#include <regex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -33,12 +33,15 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/json.h"
 
 namespace microvm {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
+using ::microvm::testing::Json;
+using ::microvm::testing::ParseJson;
 
 constexpr char kMicrovm[] = "vmm/microvm_static";
 constexpr int kTimeoutSeconds = 60;
@@ -293,42 +296,29 @@ struct StatsJson {
   std::map<std::string, uint64_t> vcpu0_kvm;  // KVM's counters of vCPU 0
 };
 
-// The "name": value pairs of a JSON object's body.
-std::map<std::string, uint64_t> ParseCounts(const std::string& body) {
-  std::map<std::string, uint64_t> counts;
-  const std::regex item(R"re("(\w+)": (\d+))re");
-  for (auto it = std::sregex_iterator(body.begin(), body.end(), item);
-       it != std::sregex_iterator(); ++it) {
-    counts[(*it)[1]] = std::stoull((*it)[2]);
-  }
-  return counts;
-}
-
-StatsJson ParseStats(const std::string& json) {
+StatsJson ParseStats(const std::string& text) {
   StatsJson s;
-  std::smatch m;
-  const std::regex exits(R"re("exits": \{([^}]*)\}, "vcpus")re");
-  if (std::regex_search(json, m, exits)) s.exits = ParseCounts(m[1]);
-  const std::regex range(
-      R"re(\{"bus": "(\w+)", "device": (null|"[^"]*"), "reads": (\d+), "writes": (\d+)\})re");
-  for (auto it = std::sregex_iterator(json.begin(), json.end(), range);
-       it != std::sregex_iterator(); ++it) {
-    std::string device = (*it)[2];
-    device = device == "null" ? "" : device.substr(1, device.size() - 2);
-    s.accesses[(*it)[1]][device] +=
-        std::stoull((*it)[3]) + std::stoull((*it)[4]);
-    s.writes[absl::StrCat((*it)[1].str(), " ", device)] += std::stoull((*it)[4]);
+  std::string error;
+  std::optional<Json> parsed = ParseJson(text, &error);
+  EXPECT_TRUE(parsed.has_value()) << "not JSON: " << error << "\n" << text;
+  if (!parsed.has_value()) return s;
+  const Json& json = *parsed;
+  s.exits = json["exits"].Counts();
+  for (const Json& range : json["ranges"].array) {
+    const std::string& bus = range["bus"].string;
+    const std::string& device = range["device"].string;  // "" for null
+    s.accesses[bus][device] += range["reads"].integer + range["writes"].integer;
+    s.writes[absl::StrCat(bus, " ", device)] += range["writes"].integer;
   }
-  const std::regex injected(
-      R"re("injected": \{"line_raises": (\d+), "msi_messages": (\d+)\})re");
-  if (std::regex_search(json, m, injected)) {
-    s.line_raises = std::stoull(m[1]);
-    s.msi_messages = std::stoull(m[2]);
-  }
+  s.line_raises = json["injected"]["line_raises"].integer;
+  s.msi_messages = json["injected"]["msi_messages"].integer;
   s.first_instruction =
-      std::regex_search(json, std::regex(R"re("first_instruction_seconds": \d)re"));
-  const std::regex vcpu0(R"re(\{"id": 0, [^\]]*?"kvm": \{([^}]*)\})re");
-  if (std::regex_search(json, m, vcpu0)) s.vcpu0_kvm = ParseCounts(m[1]);
+      json["first_instruction_seconds"].kind == Json::Kind::kNumber;
+  for (const Json& vcpu : json["vcpus"].array) {
+    if (vcpu["id"].kind == Json::Kind::kNumber && vcpu["id"].integer == 0) {
+      s.vcpu0_kvm = vcpu["kvm"].Counts();
+    }
+  }
   return s;
 }
 
