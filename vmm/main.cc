@@ -62,6 +62,11 @@ ABSL_FLAG(int64_t, shutdown_timeout, 10,
           "SIGTERM/SIGINT press the guest's ACPI power button and stop it if "
           "it is not off after this many seconds (a second signal stops it "
           "at once; 0: stop at once)");
+ABSL_FLAG(std::string, on_reboot, "exit",
+          "When the guest reboots: exit (microvm exits 0) or restart (reset "
+          "the vCPUs and every device, passed-through ones too, load the "
+          "kernel and initrd again and boot the guest again in this process, "
+          "keeping its RAM mapped for DMA)");
 ABSL_FLAG(std::string, cpu_affinity, "",
           "Pin vCPU threads and the event loop to host CPUs: VCPU=CPU pairs, "
           "e.g. 0=2,1=3,loop=1 (loop: the event-loop thread)");
@@ -245,6 +250,14 @@ int main(int argc, char** argv) {
   }
   config->vm.vfio_intx_userspace = intx == "userspace";
   config->vm.vfio_mmap = absl::GetFlag(FLAGS_vfio_mmap);
+  const std::string on_reboot = absl::GetFlag(FLAGS_on_reboot);
+  if (on_reboot != "exit" && on_reboot != "restart") {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--on_reboot=", on_reboot,
+        ": use exit (microvm exits 0 when the guest reboots) or restart (it "
+        "boots the guest again)")));
+  }
+  config->vm.restart_on_reset = on_reboot == "restart";
 
   config->vm.handle_signals = true;
   const int64_t shutdown_timeout = absl::GetFlag(FLAGS_shutdown_timeout);

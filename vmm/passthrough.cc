@@ -18,9 +18,9 @@ namespace microvm {
 namespace {
 
 absl::StatusOr<std::unique_ptr<Passthrough::RequestWatch>> WatchRequest(
-    const vfio::DeviceBackend& device, const std::string& address,
+    std::shared_ptr<vfio::Device> device, const std::string& address,
     EventLoop& loop, const Passthrough::OnRequest& on_request) {
-  const std::vector<vfio::IrqInfo>& irqs = device.info().irqs;
+  const std::vector<vfio::IrqInfo>& irqs = device->info().irqs;
   if (irqs.size() <= VFIO_PCI_REQ_IRQ_INDEX ||
       irqs[VFIO_PCI_REQ_IRQ_INDEX].count == 0 ||
       !(irqs[VFIO_PCI_REQ_IRQ_INDEX].flags & VFIO_IRQ_INFO_EVENTFD)) {
@@ -30,8 +30,9 @@ absl::StatusOr<std::unique_ptr<Passthrough::RequestWatch>> WatchRequest(
   MVM_ASSIGN_OR_RETURN(w->fd, EventFd::Create());
   const int32_t fd = w->fd.fd();
   MVM_RETURN_IF_ERROR(Annotate(
-      device.SetIrqEventFds(VFIO_PCI_REQ_IRQ_INDEX, 0, absl::MakeConstSpan(&fd, 1)),
+      device->SetIrqEventFds(VFIO_PCI_REQ_IRQ_INDEX, 0, absl::MakeConstSpan(&fd, 1)),
       absl::StrCat(address, ": device request interrupt")));
+  w->device = std::move(device);
   EventFd* event = &w->fd;
   MVM_ASSIGN_OR_RETURN(w->watch,
                        loop.Add(fd, [event, address, on_request](uint32_t) {
@@ -43,33 +44,44 @@ absl::StatusOr<std::unique_ptr<Passthrough::RequestWatch>> WatchRequest(
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Passthrough>> Passthrough::Create(
-    const std::vector<std::string>& devices, const GuestMemory& mem,
-    pci::PciRoot& root, const vfio_pci::Context& context,
-    OnRequest on_request) {
-  std::unique_ptr<Passthrough> p(new Passthrough());
-  p->addresses_ = devices;
-  MVM_ASSIGN_OR_RETURN(p->container_, vfio::Container::Open());
+absl::StatusOr<std::unique_ptr<VfioHost>> VfioHost::Open(
+    const std::vector<std::string>& devices, const GuestMemory& mem) {
+  std::unique_ptr<VfioHost> h(new VfioHost());
+  h->addresses_ = devices;
+  MVM_ASSIGN_OR_RETURN(h->container_, vfio::Container::Open());
   // Devices first: a device that is not bound to vfio-pci or whose group is
   // not viable is the likely user error, and it is reported before seconds
   // of DMA pinning.
-  std::vector<std::unique_ptr<vfio::Device>> opened;
   for (const std::string& bdf : devices) {
     MVM_ASSIGN_OR_RETURN(std::unique_ptr<vfio::Device> d,
-                         p->container_->OpenPciDevice(bdf));
-    opened.push_back(std::move(d));
+                         h->container_->OpenPciDevice(bdf));
+    h->devices_.push_back(std::move(d));
   }
-  MVM_ASSIGN_OR_RETURN(p->dma_, vfio::MapGuestMemory(*p->container_, mem));
+  MVM_ASSIGN_OR_RETURN(h->dma_, vfio::MapGuestMemory(*h->container_, mem));
   std::fprintf(stderr, "microvm: mapped %llu MiB of guest RAM for DMA in %s\n",
-               static_cast<unsigned long long>(p->dma_.bytes >> 20),
-               absl::FormatDuration(p->dma_.elapsed).c_str());
-  for (size_t i = 0; i < opened.size(); ++i) {
-    MVM_ASSIGN_OR_RETURN(std::unique_ptr<RequestWatch> request,
-                         WatchRequest(*opened[i], devices[i], context.loop, on_request));
+               static_cast<unsigned long long>(h->dma_.bytes >> 20),
+               absl::FormatDuration(h->dma_.elapsed).c_str());
+  return h;
+}
+
+Passthrough::RequestWatch::~RequestWatch() {
+  watch.Reset();
+  if (device != nullptr) (void)device->DisableIrq(VFIO_PCI_REQ_IRQ_INDEX);
+}
+
+absl::StatusOr<std::unique_ptr<Passthrough>> Passthrough::Create(
+    const VfioHost& host, pci::PciRoot& root, const vfio_pci::Context& context,
+    OnRequest on_request) {
+  std::unique_ptr<Passthrough> p(new Passthrough(host));
+  for (size_t i = 0; i < host.devices().size(); ++i) {
+    const std::string& address = host.addresses()[i];
+    MVM_ASSIGN_OR_RETURN(
+        std::unique_ptr<RequestWatch> request,
+        WatchRequest(host.devices()[i], address, context.loop, on_request));
     if (request != nullptr) p->requests_.push_back(std::move(request));
     absl::StatusOr<std::shared_ptr<pci::PciDevice>> dev =
-        vfio_pci::MakeVfioPciDevice(std::move(opened[i]), context);
-    if (!dev.ok()) return Annotate(dev.status(), devices[i]);
+        vfio_pci::MakeVfioPciDevice(host.devices()[i], context);
+    if (!dev.ok()) return Annotate(dev.status(), address);
     auto vfio_dev = std::dynamic_pointer_cast<vfio_pci::VfioPciDevice>(*dev);
     MVM_RETURN_IF_ERROR(root.AddDevice(*dev).status());
     p->devices_.push_back(std::move(vfio_dev));

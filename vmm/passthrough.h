@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// VFIO passthrough for one VM: the container shared by every device, all of
-// guest RAM mapped for DMA before the guest runs, and the vfio-pci devices
-// added to the root complex.
+// VFIO passthrough in two lifetimes:
+//  - VfioHost, for the whole process: the container shared by every device,
+//    the opened devices and all of guest RAM mapped for DMA. A VM that
+//    reboots in place (--on_reboot=restart) keeps it, so a reboot does not
+//    pin the guest's RAM again.
+//  - Passthrough, for one boot: the vfio-pci devices on that boot's root
+//    complex and the watches on the devices' request interrupts.
 #ifndef MICROVM_VMM_PASSTHROUGH_H_
 #define MICROVM_VMM_PASSTHROUGH_H_
 
@@ -22,6 +26,30 @@
 
 namespace microvm {
 
+class VfioHost {
+ public:
+  // Opens each device (a PCI address as sysfs names it), then maps guest RAM
+  // for DMA (IOVA = guest-physical address).
+  static absl::StatusOr<std::unique_ptr<VfioHost>> Open(
+      const std::vector<std::string>& devices, const GuestMemory& mem);
+
+  const vfio::GuestDmaMappings& dma() const { return dma_; }
+  // The devices' addresses, as given to Open, and the opened devices.
+  const std::vector<std::string>& addresses() const { return addresses_; }
+  const std::vector<std::shared_ptr<vfio::Device>>& devices() const {
+    return devices_;
+  }
+
+ private:
+  VfioHost() = default;
+  // Member order is teardown order, reversed: devices go before the DMA
+  // mappings, the mappings before the container.
+  std::shared_ptr<vfio::Container> container_;
+  vfio::GuestDmaMappings dma_;
+  std::vector<std::shared_ptr<vfio::Device>> devices_;
+  std::vector<std::string> addresses_;
+};
+
 class Passthrough {
  public:
   // Called on the event loop when the host asks for a device back (its
@@ -29,39 +57,33 @@ class Passthrough {
   // unbind from vfio-pci waits for the user to let the device go.
   using OnRequest = std::function<void(const std::string& address)>;
 
-  // Opens each device (a PCI address as sysfs names it), maps guest RAM for
-  // DMA (IOVA = guest-physical address), watches each device's request
-  // interrupt (on_request) and adds the devices to `root`.
+  // Watches each of `host`'s devices' request interrupt (on_request) and
+  // adds them to `root` as vfio-pci devices. `host` must outlive this.
   static absl::StatusOr<std::unique_ptr<Passthrough>> Create(
-      const std::vector<std::string>& devices, const GuestMemory& mem,
-      pci::PciRoot& root, const vfio_pci::Context& context,
-      OnRequest on_request);
+      const VfioHost& host, pci::PciRoot& root,
+      const vfio_pci::Context& context, OnRequest on_request);
 
   // Interrupts off and a function reset for every device (VM reset and
-  // teardown), so the next VM gets the devices in a known state.
+  // teardown), so the next boot or VM gets the devices in a known state.
   absl::Status Reset();
 
-  const vfio::GuestDmaMappings& dma() const { return dma_; }
-  // The devices' addresses, as given to Create.
-  const std::vector<std::string>& addresses() const { return addresses_; }
+  const VfioHost& host() const { return host_; }
 
-  // A device's request interrupt (VFIO_PCI_REQ_IRQ_INDEX) on the event loop;
-  // the watch goes before its eventfd. The kernel drops its reference to the
-  // eventfd when the device fd closes.
+  // A device's request interrupt (VFIO_PCI_REQ_IRQ_INDEX) on the event loop.
+  // The watch goes first, then the interrupt is turned off (the device stays
+  // open across a reboot), then the eventfd closes.
   struct RequestWatch {
+    ~RequestWatch();
+    std::shared_ptr<vfio::Device> device;
     EventFd fd;
     EventLoop::Watch watch;
   };
 
  private:
-  Passthrough() = default;
-  // Member order is teardown order, reversed: devices go before the DMA
-  // mappings, the mappings before the container.
-  std::shared_ptr<vfio::Container> container_;
-  vfio::GuestDmaMappings dma_;
+  explicit Passthrough(const VfioHost& host) : host_(host) {}
+  const VfioHost& host_;
   std::vector<std::shared_ptr<vfio_pci::VfioPciDevice>> devices_;
   std::vector<std::unique_ptr<RequestWatch>> requests_;
-  std::vector<std::string> addresses_;
 };
 
 }  // namespace microvm

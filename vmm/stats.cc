@@ -75,6 +75,11 @@ std::string FormatStatsTable(const VmStats& s, const std::string& when) {
   };
   line(absl::StrFormat("%s, %.3f s after microvm started", when,
                        absl::ToDoubleSeconds(s.wall)));
+  if (s.boots > 1) {
+    line(absl::StrFormat("boot %d of the guest (it reset, --on_reboot=restart); "
+                         "the counts below are this boot's",
+                         s.boots));
+  }
   line(s.first_instruction.has_value()
            ? absl::StrFormat("first guest instruction at %.3f ms",
                              absl::ToDoubleMilliseconds(*s.first_instruction))
@@ -129,6 +134,7 @@ std::string FormatStatsTable(const VmStats& s, const std::string& when) {
 std::string FormatStatsJson(const VmStats& s) {
   std::vector<std::string> fields;
   fields.push_back(absl::StrCat("\"wall_seconds\": ", Seconds(s.wall)));
+  fields.push_back(absl::StrCat("\"boots\": ", s.boots));
   fields.push_back(absl::StrCat(
       "\"first_instruction_seconds\": ",
       s.first_instruction.has_value() ? Seconds(*s.first_instruction)

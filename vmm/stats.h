@@ -20,6 +20,9 @@ namespace microvm {
 struct VmStats {
   // Since microvm started (VmConfig::start).
   absl::Duration wall;
+  // Boots of the guest in this process: more than 1 after resets with
+  // --on_reboot=restart. Everything below is of the current (last) boot.
+  int boots = 1;
   // From microvm's start to vCPU 0's first KVM_RUN; unset before it.
   std::optional<absl::Duration> first_instruction;
 

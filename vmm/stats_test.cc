@@ -13,6 +13,7 @@ using ::testing::Not;
 VmStats Example() {
   VmStats s;
   s.wall = absl::Milliseconds(1500);
+  s.boots = 2;
   s.first_instruction = absl::Microseconds(4250);
   s.vcpus.push_back({0, absl::Milliseconds(250),
                      {{"KVM_EXIT_IO", 10}, {"KVM_EXIT_MMIO", 3}},
@@ -42,6 +43,9 @@ TEST(StatsTest, Table) {
   const std::string t = FormatStatsTable(Example(), "at exit");
   EXPECT_THAT(t, HasSubstr("microvm: stats: at exit, 1.500 s after microvm "
                            "started\n"));
+  EXPECT_THAT(t, HasSubstr("microvm: stats: boot 2 of the guest (it reset, "
+                           "--on_reboot=restart); the counts below are this "
+                           "boot's\n"));
   EXPECT_THAT(t, HasSubstr("microvm: stats: first guest instruction at "
                            "4.250 ms\n"));
   EXPECT_THAT(t, HasSubstr("microvm: stats: exits 43 (KVM_EXIT_MMIO 33, "
@@ -73,12 +77,15 @@ TEST(StatsTest, TableBeforeTheFirstInstruction) {
   VmStats s;
   EXPECT_THAT(FormatStatsTable(s, "on SIGUSR1"),
               HasSubstr("first guest instruction: not yet\n"));
+  // The first boot has no boot line.
+  EXPECT_THAT(FormatStatsTable(s, "on SIGUSR1"), Not(HasSubstr("boot")));
 }
 
 TEST(StatsTest, Json) {
   EXPECT_EQ(
       FormatStatsJson(Example()),
-      "{\"wall_seconds\": 1.500000, \"first_instruction_seconds\": 0.004250, "
+      "{\"wall_seconds\": 1.500000, \"boots\": 2, "
+      "\"first_instruction_seconds\": 0.004250, "
       "\"exits\": {\"KVM_EXIT_MMIO\": 33, \"KVM_EXIT_IO\": 10}, "
       "\"vcpus\": [{\"id\": 0, \"cpu_seconds\": 0.250000, \"exits\": "
       "{\"KVM_EXIT_IO\": 10, \"KVM_EXIT_MMIO\": 3}, \"kvm\": {\"exits\": 50, "
@@ -97,7 +104,7 @@ TEST(StatsTest, Json) {
 
 TEST(StatsTest, JsonWithoutPassthroughOrFirstInstruction) {
   const std::string j = FormatStatsJson(VmStats{});
-  EXPECT_THAT(j, HasSubstr("\"first_instruction_seconds\": null"));
+  EXPECT_THAT(j, HasSubstr("\"boots\": 1, \"first_instruction_seconds\": null"));
   EXPECT_THAT(j, HasSubstr("\"passthrough\": [], \"dma\": null}"));
 }
 

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -84,15 +85,23 @@ std::string CpuList(const cpu_set_t& set) {
 
 
 
-class VmImpl final : public Vm {
- public:
-  VmImpl(Kvm kvm, KvmVm vm, GuestMemory mem, std::unique_ptr<EpollLoop> loop)
-      : kvm_(std::move(kvm)),
-        vm_(std::move(vm)),
-        mem_(std::move(mem)),
-        loop_(std::move(loop)) {}
+// Where a boot finds the process's VFIO host side (opened on first use).
+using VfioHostSource = std::function<absl::StatusOr<const VfioHost*>()>;
 
-  ~VmImpl() override {
+// One boot of the VM: a KVM VM with its vCPUs, buses, devices and event
+// loop, over guest memory and VFIO devices that outlive it (VmImpl below).
+class Machine final : public Vm {
+ public:
+  Machine(int boot, Kvm kvm, KvmVm vm, GuestMemory& mem,
+          std::unique_ptr<EpollLoop> loop, VfioHostSource vfio_host)
+      : boot_(boot),
+        kvm_(std::move(kvm)),
+        vm_(std::move(vm)),
+        mem_(mem),
+        loop_(std::move(loop)),
+        vfio_host_(std::move(vfio_host)) {}
+
+  ~Machine() override {
     // vCPU threads first: they use the buses, devices and memory below.
     vcpus_.clear();
     // Passed-through devices quiet and reset before they are closed, so the
@@ -111,6 +120,10 @@ class VmImpl final : public Vm {
   void Stop() override { End(VmExit::kStopped); }
   VmStats Stats() override;
 
+  // SIGINT/SIGTERM or the host's device request asked this VM to end: a
+  // reset is not a reason to boot again.
+  bool shutdown_requested() const { return shutdown_pressed_ || device_requested_; }
+
  private:
   void End(absl::StatusOr<VmExit> result);
   absl::Status SetUpVcpu(KvmVcpu& vcpu, uint32_t index, uint32_t count,
@@ -125,17 +138,19 @@ class VmImpl final : public Vm {
   void RequestShutdown(VmExit if_not_off);
   absl::Status SetUpPci(const VmConfig& config, const boot::BootInfo& boot);
 
+  const int boot_;  // 1, then one more per restart (VmImpl)
   Kvm kvm_;
   KvmVm vm_;
-  GuestMemory mem_;
+  GuestMemory& mem_;
   std::unique_ptr<Memslots> memslots_;
   std::unique_ptr<EpollLoop> loop_;
+  VfioHostSource vfio_host_;
   std::unique_ptr<IrqRouter> irqs_;
   Bus pio_{"PIO"};
   Bus mmio_{"MMIO"};
   // After the buses and the interrupt router: it unregisters from the first
   // and its devices hold vectors of the second.
-  // Container and DMA mappings outlive the devices, which the root owns.
+  // The devices' watches and references; the root owns the devices.
   std::unique_ptr<Passthrough> passthrough_;
   std::unique_ptr<pci::PciRoot> pci_;
   uint32_t phys_bits_ = 36;
@@ -158,7 +173,7 @@ class VmImpl final : public Vm {
   std::optional<absl::StatusOr<VmExit>> result_ ABSL_GUARDED_BY(mu_);
 };
 
-absl::Status VmImpl::SetUpVcpu(KvmVcpu& vcpu, uint32_t index, uint32_t count,
+absl::Status Machine::SetUpVcpu(KvmVcpu& vcpu, uint32_t index, uint32_t count,
                                const std::vector<kvm_cpuid_entry2>& cpuid,
                                const boot::BootInfo& boot) {
   MVM_RETURN_IF_ERROR(vcpu.SetCpuid(x86::VcpuCpuid(cpuid, index, count)));
@@ -187,7 +202,7 @@ absl::Status VmImpl::SetUpVcpu(KvmVcpu& vcpu, uint32_t index, uint32_t count,
 // The root complex, its devices with firmware-style BAR placement, then the
 // tables that describe it all to the guest: ACPI (_PRT, _CRS windows, MCFG)
 // for Linux and MP-table interrupt entries for guests without ACPI.
-absl::Status VmImpl::SetUpPci(const VmConfig& config,
+absl::Status Machine::SetUpPci(const VmConfig& config,
                               const boot::BootInfo& boot) {
   MVM_ASSIGN_OR_RETURN(pci_, pci::PciRoot::Create(pio_, mmio_, *irqs_));
   for (const PciDeviceFactory& make : config.pci_devices) {
@@ -222,9 +237,9 @@ absl::Status VmImpl::SetUpPci(const VmConfig& config,
               : "stopping the VM and releasing the device");
       RequestShutdown(VmExit::kDeviceRequested);
     };
-    MVM_ASSIGN_OR_RETURN(passthrough_,
-                         Passthrough::Create(config.vfio_devices, mem_, *pci_,
-                                             context, on_request));
+    MVM_ASSIGN_OR_RETURN(const VfioHost* host, vfio_host_());
+    MVM_ASSIGN_OR_RETURN(passthrough_, Passthrough::Create(*host, *pci_, context,
+                                                           on_request));
   }
   // The 64-bit window starts at the first 1 GiB boundary above RAM (and
   // above 4 GiB) and is as large as the guest's physical address width
@@ -257,7 +272,7 @@ absl::Status VmImpl::SetUpPci(const VmConfig& config,
   return acpi::SetRsdpInZeroPage(mem_, boot.zero_page_gpa, rsdp);
 }
 
-absl::Status VmImpl::WatchSignals() {
+absl::Status Machine::WatchSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
@@ -295,7 +310,7 @@ absl::Status VmImpl::WatchSignals() {
 // --cpu_affinity, --halt_poll_ns, --disable_exits: checked against what this
 // host allows, then applied (KVM_ENABLE_CAP before any vCPU exists; the
 // threads pin themselves as they start).
-absl::Status VmImpl::ApplyTuning(const VmConfig& config) {
+absl::Status Machine::ApplyTuning(const VmConfig& config) {
   if (!config.vcpu_affinity.empty() || config.loop_affinity.has_value()) {
     cpu_set_t allowed;
     CPU_ZERO(&allowed);
@@ -324,7 +339,7 @@ absl::Status VmImpl::ApplyTuning(const VmConfig& config) {
 
 // Set-up order matters to KVM: TSS and identity map, irqchip, PIT, memory,
 // then vCPUs (which need the irqchip to exist to get an in-kernel LAPIC).
-absl::Status VmImpl::Build(const VmConfig& config,
+absl::Status Machine::Build(const VmConfig& config,
                            const boot::BootInfo& boot) {
   start_ = config.start;
   shutdown_timeout_s_ = config.shutdown_timeout_s;
@@ -381,7 +396,7 @@ absl::Status VmImpl::Build(const VmConfig& config,
   return absl::OkStatus();
 }
 
-void VmImpl::RequestShutdown(VmExit if_not_off) {
+void Machine::RequestShutdown(VmExit if_not_off) {
   if (if_not_off == VmExit::kDeviceRequested) device_requested_ = true;
   const VmExit now = device_requested_ ? VmExit::kDeviceRequested
                                        : VmExit::kStopped;
@@ -412,9 +427,10 @@ void VmImpl::RequestShutdown(VmExit if_not_off) {
   shutdown_watch_ = std::move(*watch);
 }
 
-VmStats VmImpl::Stats() {
+VmStats Machine::Stats() {
   VmStats s;
   s.wall = absl::FromChrono(std::chrono::steady_clock::now() - start_);
+  s.boots = boot_;
   for (const auto& v : vcpus_) {
     s.vcpus.push_back({static_cast<int>(v->vcpu().id()), v->cpu_time(),
                        v->exit_counts(), v->kvm_counts()});
@@ -439,7 +455,8 @@ VmStats VmImpl::Stats() {
   if (passthrough_ != nullptr) {
     // A passed-through device's bus ranges are its traps (vfio_pci: "vfio
     // ADDRESS BAR n" / "ROM"); what is mapped into the guest never exits.
-    for (const std::string& address : passthrough_->addresses()) {
+    const VfioHost& host = passthrough_->host();
+    for (const std::string& address : host.addresses()) {
       VmStats::Passthrough p{address};
       const std::string prefix = absl::StrCat("vfio ", address, " ");
       for (const VmStats::Range& r : s.ranges) {
@@ -449,13 +466,12 @@ VmStats VmImpl::Stats() {
       }
       s.passthrough.push_back(std::move(p));
     }
-    s.dma = VmStats::Dma{passthrough_->dma().bytes,
-                         passthrough_->dma().elapsed};
+    s.dma = VmStats::Dma{host.dma().bytes, host.dma().elapsed};
   }
   return s;
 }
 
-void VmImpl::End(absl::StatusOr<VmExit> result) {
+void Machine::End(absl::StatusOr<VmExit> result) {
   {
     absl::MutexLock lock(&mu_);
     if (result_.has_value()) return;
@@ -468,7 +484,7 @@ void VmImpl::End(absl::StatusOr<VmExit> result) {
   loop_->Stop(0);
 }
 
-absl::StatusOr<VmExit> VmImpl::Run() {
+absl::StatusOr<VmExit> Machine::Run() {
   if (boot_timer_start_.has_value()) {
     std::fprintf(stderr,
                  "microvm: boot timer: vCPUs start at %.3f ms after microvm "
@@ -495,14 +511,19 @@ absl::StatusOr<VmExit> VmImpl::Run() {
   return result;
 }
 
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<Vm>> Vm::Create(const VmConfig& config) {
-  // Guest memory and everything written into it come first: a bad kernel,
-  // initrd or command line is reported before KVM is even opened, so those
-  // errors are the same on every host.
-  MVM_ASSIGN_OR_RETURN(GuestMemory mem,
-                       GuestMemory::Create(config.mem_bytes, config.hugepages));
+// Builds boot number `number`: the kernel, initrd and boot tables written
+// into guest memory first (a bad kernel, initrd or command line is reported
+// before KVM is even opened, so those errors are the same on every host),
+// then a new KVM VM around that memory.
+absl::StatusOr<std::unique_ptr<Machine>> Boot(int number,
+                                              const VmConfig& config,
+                                              GuestMemory& mem,
+                                              VfioHostSource vfio_host) {
+  // Low memory as firmware leaves it on every boot: the boot tables, zero
+  // page and command line below are written over zeros, never over what an
+  // earlier boot's guest left there.
+  MVM_ASSIGN_OR_RETURN(uint8_t* low, mem.HostAddress(0, layout::kKernelAddr));
+  std::memset(low, 0, layout::kKernelAddr);
   boot::LoadOptions load;
   load.kernel_path = config.kernel_path;
   load.initrd_path = config.initrd_path;
@@ -514,10 +535,109 @@ absl::StatusOr<std::unique_ptr<Vm>> Vm::Create(const VmConfig& config) {
   MVM_ASSIGN_OR_RETURN(Kvm kvm, Kvm::Open(config.kvm_device));
   MVM_ASSIGN_OR_RETURN(KvmVm vm, KvmVm::Create(kvm));
   MVM_ASSIGN_OR_RETURN(std::unique_ptr<EpollLoop> loop, EpollLoop::Create());
-  auto impl = std::make_unique<VmImpl>(std::move(kvm), std::move(vm),
-                                       std::move(mem), std::move(loop));
-  MVM_RETURN_IF_ERROR(impl->Build(config, boot));
-  return impl;
+  auto machine =
+      std::make_unique<Machine>(number, std::move(kvm), std::move(vm), mem,
+                                std::move(loop), std::move(vfio_host));
+  MVM_RETURN_IF_ERROR(machine->Build(config, boot));
+  return machine;
+}
+
+// The VM for its whole life: guest memory and the VFIO devices with their
+// DMA mappings, and the current boot. A guest reset with
+// restart_on_reset ends the boot (vCPUs, KVM VM, emulated devices and the
+// vfio-pci devices over their function reset, routes and irqfds, as on
+// teardown) and builds the next one in the same memory, with the kernel and
+// initrd loaded again; the DMA mappings stay.
+class VmImpl final : public Vm {
+ public:
+  VmImpl(const VmConfig& config, GuestMemory mem)
+      : config_(config), mem_(std::move(mem)) {}
+
+  absl::Status FirstBoot() {
+    MVM_ASSIGN_OR_RETURN(machine_, Boot(1, config_, mem_, VfioSource()));
+    return absl::OkStatus();
+  }
+
+  // Devices added here (tests) are on the first boot only.
+  Bus& pio_bus() override { return machine_->pio_bus(); }
+  Bus& mmio_bus() override { return machine_->mmio_bus(); }
+  InterruptController& interrupts() override { return machine_->interrupts(); }
+
+  absl::StatusOr<VmExit> Run() override;
+  void Stop() override {
+    absl::MutexLock lock(&mu_);
+    stopped_ = true;
+    if (machine_ != nullptr) machine_->Stop();
+  }
+  VmStats Stats() override {
+    absl::MutexLock lock(&mu_);
+    return machine_ != nullptr ? machine_->Stats() : last_stats_;
+  }
+
+ private:
+  VfioHostSource VfioSource() {
+    return [this]() -> absl::StatusOr<const VfioHost*> {
+      if (vfio_ == nullptr) {
+        MVM_ASSIGN_OR_RETURN(vfio_, VfioHost::Open(config_.vfio_devices, mem_));
+      }
+      return vfio_.get();
+    };
+  }
+
+  const VmConfig config_;
+  GuestMemory mem_;
+  // After the memory: unmapped for DMA before it goes.
+  std::unique_ptr<VfioHost> vfio_;
+  absl::Mutex mu_;
+  // The current boot; null only while the next one is built. Replaced on
+  // Run()'s thread under mu_, so Stop() from any thread reaches it.
+  std::unique_ptr<Machine> machine_;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  // The ended boot's, while the next one is built (or failed to be).
+  VmStats last_stats_ ABSL_GUARDED_BY(mu_);
+};
+
+absl::StatusOr<VmExit> VmImpl::Run() {
+  while (true) {
+    absl::StatusOr<VmExit> exit = machine_->Run();
+    if (!config_.restart_on_reset || !exit.ok() || *exit != VmExit::kReset ||
+        machine_->shutdown_requested()) {
+      return exit;
+    }
+    std::unique_ptr<Machine> ended;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopped_) return VmExit::kStopped;
+      last_stats_ = machine_->Stats();
+      ended = std::move(machine_);
+      std::fprintf(stderr,
+                   "microvm: the guest reset: booting it again (boot %d, "
+                   "--on_reboot=restart)\n",
+                   last_stats_.boots + 1);
+    }
+    ended.reset();
+    const int boot = last_stats_.boots + 1;  // Run()'s thread alone writes it
+    absl::StatusOr<std::unique_ptr<Machine>> next =
+        Boot(boot, config_, mem_, VfioSource());
+    if (!next.ok()) {
+      return Annotate(next.status(), absl::StrCat("booting again after the "
+                                                  "guest's reset (boot ",
+                                                  boot, ")"));
+    }
+    absl::MutexLock lock(&mu_);
+    machine_ = std::move(*next);
+    if (stopped_) return VmExit::kStopped;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Vm>> Vm::Create(const VmConfig& config) {
+  MVM_ASSIGN_OR_RETURN(GuestMemory mem,
+                       GuestMemory::Create(config.mem_bytes, config.hugepages));
+  auto vm = std::make_unique<VmImpl>(config, std::move(mem));
+  MVM_RETURN_IF_ERROR(vm->FirstBoot());
+  return vm;
 }
 
 }  // namespace microvm

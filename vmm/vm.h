@@ -67,6 +67,9 @@ struct VmConfig {
   std::optional<uint64_t> halt_poll_ns;
   // KVM_CAP_X86_DISABLE_EXITS: KVM_X86_DISABLE_EXITS_* bits.
   uint32_t disable_exits = 0;
+  // A guest reset (reboot) boots the guest again in the same process
+  // (--on_reboot=restart) instead of ending Run() with kReset.
+  bool restart_on_reset = false;
   // The KVM device node (tests point it elsewhere).
   std::string kvm_device = "/dev/kvm";
   // Stop cleanly on SIGINT/SIGTERM and print the --stats table on SIGUSR1
@@ -86,7 +89,7 @@ struct VmConfig {
 // How a guest ended a run that did not fail.
 enum class VmExit {
   kPowerOff,  // ACPI S5 written to the sleep control register
-  kReset,     // i8042 reset (or another reset request)
+  kReset,     // i8042 reset (or another reset request), not restarted
   kStopped,   // Stop() or a signal
   // The host asked for a passed-through device back (VFIO device request:
   // it is being unbound from vfio-pci); the VM ended so it can have it
@@ -109,7 +112,8 @@ class Vm {
   // routing + irqfd).
   virtual InterruptController& interrupts() = 0;
 
-  // Runs the guest until it powers off or resets (returns how), or fails
+  // Runs the guest until it powers off or resets (returns how; with
+  // restart_on_reset a reset boots it again instead), or fails
   // (triple fault, KVM internal error, ...: returns an error saying so, with
   // the exit reason, RIP and instruction bytes where KVM gives them).
   virtual absl::StatusOr<VmExit> Run() = 0;

@@ -51,7 +51,7 @@ class Device final : public VfioPciDevice,
                      public std::enable_shared_from_this<Device> {
  public:
   static absl::StatusOr<std::shared_ptr<Device>> Create(
-      std::unique_ptr<vfio::DeviceBackend> device, const Context& context);
+      std::shared_ptr<vfio::DeviceBackend> device, const Context& context);
   ~Device() override;
 
   void Attach(const pci::PciAddress& address,
@@ -80,7 +80,7 @@ class Device final : public VfioPciDevice,
     std::atomic<uint64_t> traps{0};
   };
 
-  Device(std::unique_ptr<vfio::DeviceBackend> device, const Context& context,
+  Device(std::shared_ptr<vfio::DeviceBackend> device, const Context& context,
          VirtualConfig config, std::unique_ptr<HostInterrupts> interrupts)
       : device_(std::move(device)),
         context_(context),
@@ -118,7 +118,7 @@ class Device final : public VfioPciDevice,
                offset, size);
   }
 
-  const std::unique_ptr<vfio::DeviceBackend> device_;
+  const std::shared_ptr<vfio::DeviceBackend> device_;
   const Context context_;
   const std::string name_;
   mutable absl::Mutex mu_;
@@ -152,7 +152,7 @@ void BarTrap::Write(uint64_t offset, absl::Span<const uint8_t> data) {
 }
 
 absl::StatusOr<std::shared_ptr<Device>> Device::Create(
-    std::unique_ptr<vfio::DeviceBackend> device, const Context& context) {
+    std::shared_ptr<vfio::DeviceBackend> device, const Context& context) {
   const vfio::DeviceInfo& info = device->info();
   if (!info.is_pci() ||
       info.regions.size() <= VFIO_PCI_CONFIG_REGION_INDEX ||
@@ -498,7 +498,7 @@ absl::Status Device::Reset() {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<pci::PciDevice>> MakeVfioPciDevice(
-    std::unique_ptr<vfio::DeviceBackend> device, const Context& context) {
+    std::shared_ptr<vfio::DeviceBackend> device, const Context& context) {
   if (device == nullptr) {
     return absl::InvalidArgumentError("vfio-pci: no device");
   }

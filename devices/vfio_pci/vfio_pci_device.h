@@ -61,9 +61,11 @@ class VfioPciDevice : public pci::PciDevice {
 };
 
 // Builds the PCI device for an opened VFIO PCI function. `context`'s
-// references must outlive it.
+// references must outlive it. The function may outlive the device: a VM that
+// reboots in place builds a new device on the same opened function, and the
+// device's destructor turns off every interrupt it set and unmaps its BARs.
 absl::StatusOr<std::shared_ptr<pci::PciDevice>> MakeVfioPciDevice(
-    std::unique_ptr<vfio::DeviceBackend> device, const Context& context);
+    std::shared_ptr<vfio::DeviceBackend> device, const Context& context);
 
 }  // namespace microvm::vfio_pci
 

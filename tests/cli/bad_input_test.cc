@@ -147,6 +147,8 @@ std::vector<Case> Cases() {
       {"duplicate PCI address",
        {"--kernel=" + kernel, "--vfio=01:00.0", "--vfio=0000:01:00.0"}, "twice"},
       {"unknown flag", {"--kernel=" + kernel, "--bogus=1"}, "bogus"},
+      {"bad --on_reboot", {"--kernel=" + kernel, "--on_reboot=again"},
+       "--on_reboot=again: use exit"},
       {"stray argument", {"--kernel=" + kernel, "extra"}, "extra"},
       {"cmdline too long", {"--kernel=" + kernel, "--cmdline=" + std::string(70000, 'a')},
        "command line"},
@@ -192,7 +194,8 @@ TEST(BadInputTest, HelpListsEveryMicrovmFlagWithItsDefault) {
           "--pci_test_device=false\n", "--vfio=\"\"\n", "--vfio_intx=\"irqfd\"\n",
           "--vfio_mmap=true\n", "--kvm_device=\"/dev/kvm\"\n",
           "--boot_timer=false\n", "--stats=false\n", "--stats_json=\"\"\n",
-          "--shutdown_timeout=10\n", "--cpu_affinity=\"\"\n",
+          "--shutdown_timeout=10\n", "--on_reboot=\"exit\"\n",
+          "--cpu_affinity=\"\"\n",
           "--halt_poll_ns=-1\n", "--disable_exits=\"\"\n", "--help\n",
           "--version\n"}) {
       EXPECT_NE(r.out.find(std::string("\n  ") + flag), std::string::npos)

@@ -359,6 +359,48 @@ TEST(CliTest, StatsAtExitAccountForEveryExit) {
   EXPECT_GE(s.writes["PIO ACPI sleep control"], 1u) << json;
 }
 
+// --on_reboot=restart: the reboot guest resets 19 times and powers off at
+// its 20th boot; each boot waits for a byte on the console, written through
+// /proc/PID/fd/0 (microvm's stdin pipe) when the boot says it is ready.
+TEST(CliTest, OnRebootRestartBootsTheGuestAgain) {
+  std::vector<std::string> args = GuestArgs("reboot");
+  const std::string json_path = TmpPath("reboot-stats.json");
+  args.insert(args.end(), {"--pci_test_device", "--on_reboot=restart", "--stats",
+                           "--stats_json", json_path});
+  std::vector<SignalStep> steps;
+  for (int boot = 1; boot <= 20; ++boot) {
+    steps.push_back({absl::StrCat("reboot: boot ", boot, " ready"), 0,
+                     [](pid_t pid) {
+                       const std::string in = absl::StrCat("/proc/", pid, "/fd/0");
+                       const int fd = open(in.c_str(), O_WRONLY | O_CLOEXEC);
+                       EXPECT_GE(fd, 0) << in << ": " << strerror(errno);
+                       if (fd >= 0) {
+                         EXPECT_EQ(write(fd, "x", 1), 1);
+                         close(fd);
+                       }
+                     }});
+  }
+  Result r = RunMicrovm(args, "", steps);
+  EXPECT_FALSE(r.timed_out) << Describe(r);
+  EXPECT_EQ(r.exit_status, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("PASS reboot: 20 boots")) << Describe(r);
+  EXPECT_THAT(r.out, Not(HasSubstr("FAIL"))) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("microvm: the guest reset: booting it again "
+                               "(boot 20, --on_reboot=restart)\n"));
+  EXPECT_THAT(r.err, HasSubstr("microvm: stats: boot 20 of the guest"));
+  std::string error;
+  std::optional<Json> json = ParseJson(ReadFile(json_path), &error);
+  ASSERT_TRUE(json.has_value()) << error;
+  EXPECT_EQ((*json)["boots"].integer, 20u);
+  // Without the flag, the guest's reset ends microvm with status 0.
+  std::vector<std::string> once_args = GuestArgs("reboot");
+  once_args.push_back("--pci_test_device");
+  Result once = RunMicrovm(once_args, "x");
+  EXPECT_EQ(once.exit_status, 0) << Describe(once);
+  EXPECT_THAT(once.out, HasSubstr("reboot: boot 1 ready"));
+  EXPECT_THAT(once.out, Not(HasSubstr("boot 2"))) << Describe(once);
+}
+
 TEST(CliTest, StatsOnSigusr1WhileTheGuestRuns) {
   std::vector<std::string> args = GuestArgs("spin");
   args.insert(args.end(), {"--shutdown_timeout", "0"});

@@ -298,5 +298,66 @@ TEST(TeardownTest, EveryWayAVmEndsLeavesNothingBehind) {
   }
 }
 
+// --on_reboot=restart: 20 boots of the reboot guest in one Run(). Each boot
+// is a new KVM VM with new vCPUs, devices and event loop over the same guest
+// memory; what each boot holds (fds, threads, mappings) while the guest waits
+// at "reboot: boot N ready" must be what the first boot held, exactly.
+TEST(TeardownTest, RebootingInPlaceLeavesNothingBehind) {
+  constexpr int kBoots = 20;  // tests/guests/reboot.c REBOOT_BOOTS
+  char path[] = "/tmp/teardown_test_reboot.XXXXXX";
+  const int out_fd = mkstemp(path);
+  ASSERT_GE(out_fd, 0);
+  unlink(path);
+  int in[2];
+  ASSERT_EQ(pipe2(in, O_CLOEXEC), 0);
+  VmConfig config;
+  config.kernel_path = "tests/guests/reboot.elf";
+  config.mem_bytes = 64ull << 20;
+  config.console_out_fd = out_fd;
+  config.console_in_fd = in[0];
+  config.pci_devices.push_back(MakePciTestDevice);
+  config.restart_on_reset = true;
+
+  absl::StatusOr<std::unique_ptr<Vm>> vm = Vm::Create(config);
+  ASSERT_TRUE(vm.ok()) << vm.status();
+  std::vector<Snapshot> at_boot;
+  std::thread driver([&] {
+    for (int boot = 1; boot <= kBoots; ++boot) {
+      if (!WaitForConsole(out_fd, absl::StrCat("reboot: boot ", boot, " ready"))) {
+        (*vm)->Stop();
+        return;
+      }
+      at_boot.push_back(Take());
+      if (write(in[1], "x", 1) != 1) {
+        (*vm)->Stop();
+        return;
+      }
+    }
+  });
+  absl::StatusOr<VmExit> exit = (*vm)->Run();
+  driver.join();
+  const VmStats stats = (*vm)->Stats();
+  vm->reset();
+  const std::string console = ReadAll(out_fd);
+  close(out_fd);
+  close(in[0]);
+  close(in[1]);
+
+  ASSERT_TRUE(exit.ok()) << exit.status() << "\nconsole:\n" << console;
+  EXPECT_EQ(*exit, VmExit::kPowerOff) << console;
+  EXPECT_THAT(console, HasSubstr("PASS reboot: 20 boots"));
+  EXPECT_THAT(console, ::testing::Not(HasSubstr("FAIL")));
+  EXPECT_EQ(stats.boots, kBoots);
+  ASSERT_EQ(at_boot.size(), static_cast<size_t>(kBoots)) << console;
+  for (int boot = 2; boot <= kBoots; ++boot) {
+    const Snapshot& now = at_boot[boot - 1];
+    EXPECT_EQ(now.fds, at_boot[0].fds) << "boot " << boot;
+    EXPECT_EQ(now.threads, at_boot[0].threads) << "boot " << boot;
+    EXPECT_EQ(now.maps, at_boot[0].maps)
+        << "boot " << boot << "; mappings gone (-) and new (+):\n"
+        << MapsDiff(at_boot[0], now);
+  }
+}
+
 }  // namespace
 }  // namespace microvm
