@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "bench/bench_vm.h"
 
-#include <sched.h>
 #include <x86intrin.h>
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "base/cpus.h"
 #include "base/status.h"
 #include "memory/layout.h"
 #include "vmm/platform.h"
@@ -297,18 +297,9 @@ std::vector<std::pair<std::string, BenchVm::Tuning>> TuningVariants() {
   v.push_back({"disable_exits_hlt_pause",
                {.kvm = {.disable_exits = KVM_X86_DISABLE_EXITS_HLT |
                                          KVM_X86_DISABLE_EXITS_PAUSE}}});
-  cpu_set_t allowed;
-  CPU_ZERO(&allowed);
-  int first = 0, last = 0;
-  if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0) {
-    first = -1;
-    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-      if (!CPU_ISSET(cpu, &allowed)) continue;
-      if (first < 0) first = cpu;
-      last = cpu;
-    }
-    first = std::max(first, 0);
-  }
+  absl::StatusOr<std::vector<int>> allowed = AllowedCpus();
+  const int first = allowed.ok() && !allowed->empty() ? allowed->front() : 0;
+  const int last = allowed.ok() && !allowed->empty() ? allowed->back() : 0;
   v.push_back({"pinned", {.vcpu_cpu = last, .events_cpu = first}});
   return v;
 }

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "vmm/vm.h"
 
-#include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -21,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "base/cpus.h"
 #include "base/epoll_loop.h"
 #include "base/status.h"
 #include "base/unique_fd.h"
@@ -69,19 +68,6 @@ uint32_t WithDeliveryMode(uint32_t lvt, uint32_t mode) {
   return (lvt & ~0x700u) | (mode << 8);
 }
 
-// "0-3,6": the CPUs in `set`, as taskset -c prints them.
-std::string CpuList(const cpu_set_t& set) {
-  std::string out;
-  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-    if (!CPU_ISSET(cpu, &set)) continue;
-    int last = cpu;
-    while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set)) ++last;
-    absl::StrAppend(&out, out.empty() ? "" : ",", cpu,
-                    last > cpu ? absl::StrCat("-", last) : "");
-    cpu = last;
-  }
-  return out;
-}
 
 
 
@@ -122,7 +108,9 @@ class Machine final : public Vm {
 
   // SIGINT/SIGTERM or the host's device request asked this VM to end: a
   // reset is not a reason to boot again.
-  bool shutdown_requested() const { return shutdown_pressed_ || device_requested_; }
+  bool shutdown_requested() const {
+    return shutdown_pressed_ || device_requested_;
+  }
 
  private:
   void End(absl::StatusOr<VmExit> result);
@@ -132,10 +120,11 @@ class Machine final : public Vm {
   absl::Status WatchSignals();
   absl::Status ApplyTuning(const VmConfig& config);
   // On the event loop: the first request presses the power button and
-  // stops the VM if the guest is not off after the shutdown timeout (then
-  // ending with `if_not_off`); a second request, or a timeout of 0, stops
-  // it at once.
-  void RequestShutdown(VmExit if_not_off);
+  // stops the VM if the guest is not off after the shutdown timeout
+  // (kShutdownTimeout); a second request, or a timeout of 0, stops it at
+  // once. `why` is kDeviceRequested for the host's device request (Run()
+  // then ends with it however the VM ends), else kShutdownTimeout.
+  void RequestShutdown(VmExit why);
   absl::Status SetUpPci(const VmConfig& config, const boot::BootInfo& boot);
 
   const int boot_;  // 1, then one more per restart (VmImpl)
@@ -312,13 +301,11 @@ absl::Status Machine::WatchSignals() {
 // threads pin themselves as they start).
 absl::Status Machine::ApplyTuning(const VmConfig& config) {
   if (!config.vcpu_affinity.empty() || config.loop_affinity.has_value()) {
-    cpu_set_t allowed;
-    CPU_ZERO(&allowed);
-    if (::sched_getaffinity(0, sizeof(allowed), &allowed) != 0) {
-      return LastErrnoError("sched_getaffinity");
-    }
+    MVM_ASSIGN_OR_RETURN(const std::vector<int> allowed, AllowedCpus());
     auto check = [&](int cpu, const std::string& who) -> absl::Status {
-      if (cpu < CPU_SETSIZE && CPU_ISSET(cpu, &allowed)) return absl::OkStatus();
+      if (std::find(allowed.begin(), allowed.end(), cpu) != allowed.end()) {
+        return absl::OkStatus();
+      }
       return absl::InvalidArgumentError(absl::StrFormat(
           "--cpu_affinity: host CPU %d (for %s) is not one microvm may run on "
           "here (allowed: %s; see taskset -cp %d and the cgroup's cpuset)",
@@ -396,12 +383,10 @@ absl::Status Machine::Build(const VmConfig& config,
   return absl::OkStatus();
 }
 
-void Machine::RequestShutdown(VmExit if_not_off) {
-  if (if_not_off == VmExit::kDeviceRequested) device_requested_ = true;
-  const VmExit now = device_requested_ ? VmExit::kDeviceRequested
-                                       : VmExit::kStopped;
+void Machine::RequestShutdown(VmExit why) {
+  if (why == VmExit::kDeviceRequested) device_requested_ = true;
   if (shutdown_pressed_ || shutdown_timeout_s_ <= 0 || devices_ == nullptr) {
-    End(now);
+    End(VmExit::kStopped);
     return;
   }
   shutdown_pressed_ = true;
@@ -412,16 +397,15 @@ void Machine::RequestShutdown(VmExit if_not_off) {
   when.it_value.tv_sec = shutdown_timeout_s_;
   if (!shutdown_timer_ ||
       ::timerfd_settime(shutdown_timer_.get(), 0, &when, nullptr) != 0) {
-    End(now);  // no way to bound the wait: do not wait
+    End(VmExit::kStopped);  // no way to bound the wait: do not wait
     return;
   }
   absl::StatusOr<EventLoop::Watch> watch =
       loop_->Add(shutdown_timer_.get(), [this](uint32_t) {
-        End(device_requested_ ? VmExit::kDeviceRequested
-                              : VmExit::kShutdownTimeout);
+        End(VmExit::kShutdownTimeout);
       });
   if (!watch.ok()) {
-    End(now);
+    End(VmExit::kStopped);
     return;
   }
   shutdown_watch_ = std::move(*watch);

@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <poll.h>
-#include <sched.h>
 #include <sys/ioctl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -32,6 +31,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
+#include "base/cpus.h"
 #include "gtest/gtest.h"
 #include "tests/json.h"
 
@@ -519,7 +519,7 @@ TEST(CliTest, DisableExitsHltLeavesHaltsToTheGuest) {
 
 // "Cpus_allowed_list" of every thread of `pid`, by thread name ("vcpu0"),
 // the main thread as "main".
-std::map<std::string, std::string> AllowedCpus(pid_t pid) {
+std::map<std::string, std::string> ThreadCpus(pid_t pid) {
   std::map<std::string, std::string> out;
   const std::string task = absl::StrCat("/proc/", pid, "/task");
   DIR* dir = opendir(task.c_str());
@@ -540,24 +540,11 @@ std::map<std::string, std::string> AllowedCpus(pid_t pid) {
 }
 
 TEST(CliTest, CpuAffinityPinsTheVcpuAndTheEventLoop) {
-  cpu_set_t allowed;
-  ASSERT_EQ(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
-  int first = -1, last = -1;
-  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-    if (!CPU_ISSET(cpu, &allowed)) continue;
-    if (first < 0) first = cpu;
-    last = cpu;
-  }
-  // As the kernel lists CPUs ("0-3,6"): what an unpinned thread keeps.
-  std::string all;
-  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-    if (!CPU_ISSET(cpu, &allowed)) continue;
-    int end = cpu;
-    while (end + 1 < CPU_SETSIZE && CPU_ISSET(end + 1, &allowed)) ++end;
-    absl::StrAppend(&all, all.empty() ? "" : ",", cpu,
-                    end > cpu ? absl::StrCat("-", end) : "");
-    cpu = end;
-  }
+  absl::StatusOr<std::vector<int>> allowed = microvm::AllowedCpus();
+  ASSERT_TRUE(allowed.ok()) << allowed.status();
+  const int first = allowed->front(), last = allowed->back();
+  // What an unpinned thread keeps, as the kernel lists it.
+  const std::string all = CpuList(*allowed);
   // On a one-CPU machine (the nested one) every list is "0" and the check
   // is that pinning works at all; with more CPUs, that each pinned thread got
   // its own CPU and vCPU 1, not pinned, kept them all (threads inherit their
@@ -568,7 +555,7 @@ TEST(CliTest, CpuAffinityPinsTheVcpuAndTheEventLoop) {
                            absl::StrCat("0=", last, ",loop=", first)});
   Result r = RunMicrovm(args, "",
                         {{"spin: running until stopped", SIGTERM,
-                          [&](pid_t pid) { seen = AllowedCpus(pid); }}});
+                          [&](pid_t pid) { seen = ThreadCpus(pid); }}});
   EXPECT_EQ(r.exit_status, 130) << Describe(r);
   EXPECT_EQ(seen["vcpu0"], absl::StrCat(last)) << Describe(r);
   EXPECT_EQ(seen["main"], absl::StrCat(first)) << Describe(r);
