@@ -120,7 +120,9 @@ struct Case {
   std::string guest;  // tests/guests/<guest>.elf
   int pci_devices = 0;
   Stopper stopper = Stopper::kNone;
-  std::function<void(VmConfig&)> tweak;  // breaks the config, for errors
+  // What the guest prints once it runs, for the stopper to wait for.
+  std::string running_line = "spin: running until stopped";
+  std::function<void(VmConfig&)> tweak;  // changes the config
   // What must come out: a VmExit, or (expect_error) an error containing
   // `error_part`.
   VmExit exit = VmExit::kPowerOff;
@@ -179,7 +181,7 @@ void RunCase(const Case& c) {
       // its own thread while this one is inside Run().
       bool running = false;
       std::thread stopper([&] {
-        running = WaitForConsole(out_fd, "spin: running until stopped");
+        running = WaitForConsole(out_fd, c.running_line);
         if (c.stopper == Stopper::kStopCall || !running) {
           (*vm)->Stop();
         } else {
@@ -229,6 +231,15 @@ std::vector<Case> Cases() {
                    .guest = "spin",
                    .pci_devices = 1,
                    .stopper = Stopper::kStopCall,
+                   .exit = VmExit::kStopped});
+  // --on_reboot=restart with a guest that resets at once, again and again:
+  // Stop() lands in a boot or between two, while the next one is built.
+  cases.push_back({.name = "Stop() while the guest reboots in a loop",
+                   .guest = "reset",
+                   .pci_devices = 1,
+                   .stopper = Stopper::kStopCall,
+                   .running_line = "reset: writing 0xfe to port 0x64",
+                   .tweak = [](VmConfig& c) { c.restart_on_reset = true; },
                    .exit = VmExit::kStopped});
   cases.push_back({.name = "SIGTERM",
                    .guest = "spin",
