@@ -70,8 +70,10 @@ VcpuThread::~VcpuThread() {
 }
 
 void VcpuThread::Start() {
-  started_ = true;
   thread_ = std::thread([this] { Loop(); });
+  // After thread_ is set: Stop() from another thread reads it only once it
+  // sees started_ (seq_cst store and load).
+  started_ = true;
   // "vcpu<N>" in ps -L, top -H and /proc/PID/task/*/comm (bench/ counts the
   // wake-ups of every other thread).
   const std::string name = absl::StrCat("vcpu", vcpu_->id());

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "vmm/vm.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -109,7 +110,7 @@ class Machine final : public Vm {
   // SIGINT/SIGTERM or the host's device request asked this VM to end: a
   // reset is not a reason to boot again.
   bool shutdown_requested() const {
-    return shutdown_pressed_ || device_requested_;
+    return stop_requested_ || shutdown_pressed_ || device_requested_;
   }
 
  private:
@@ -151,6 +152,7 @@ class Machine final : public Vm {
   std::optional<int> loop_affinity_;
   int shutdown_timeout_s_ = 0;
   // Event-loop thread only (and Run() after the loop, the same thread).
+  bool stop_requested_ = false;  // a signal or device request came
   bool shutdown_pressed_ = false;
   bool device_requested_ = false;
   UniqueFd shutdown_timer_;
@@ -384,6 +386,9 @@ absl::Status Machine::Build(const VmConfig& config,
 }
 
 void Machine::RequestShutdown(VmExit why) {
+  // Before End(): a guest reset that wins the race to End() must not start
+  // another boot (VmImpl::Run asks shutdown_requested()).
+  stop_requested_ = true;
   if (why == VmExit::kDeviceRequested) device_requested_ = true;
   if (shutdown_pressed_ || shutdown_timeout_s_ <= 0 || devices_ == nullptr) {
     End(VmExit::kStopped);
@@ -535,14 +540,18 @@ absl::StatusOr<std::unique_ptr<Machine>> Boot(int number,
 class VmImpl final : public Vm {
  public:
   VmImpl(const VmConfig& config, GuestMemory mem)
-      : config_(config), mem_(std::move(mem)) {}
+      : config_(config), mem_(std::move(mem)) {
+    CPU_ZERO(&start_mask_);
+    (void)::sched_getaffinity(0, sizeof(start_mask_), &start_mask_);
+  }
 
   absl::Status FirstBoot() {
     MVM_ASSIGN_OR_RETURN(machine_, Boot(1, config_, mem_, VfioSource()));
     return absl::OkStatus();
   }
 
-  // Devices added here (tests) are on the first boot only.
+  // The current boot's: devices added here (tests) are on the first boot
+  // only, and the references are invalid once a restart replaced it.
   Bus& pio_bus() override { return machine_->pio_bus(); }
   Bus& mmio_bus() override { return machine_->mmio_bus(); }
   InterruptController& interrupts() override { return machine_->interrupts(); }
@@ -568,7 +577,19 @@ class VmImpl final : public Vm {
     };
   }
 
+  // A SIGINT or SIGTERM the ended boot did not read (handle_signals).
+  bool StopSignalPending() const {
+    sigset_t pending;
+    return config_.handle_signals && ::sigpending(&pending) == 0 &&
+           (sigismember(&pending, SIGINT) == 1 ||
+            sigismember(&pending, SIGTERM) == 1);
+  }
+
   const VmConfig config_;
+  // Run()'s thread's CPUs before the first boot: a boot pins that thread to
+  // --cpu_affinity's loop CPU, and the next boot must start from the whole
+  // mask (its checks and its unpinned vCPU threads inherit it).
+  cpu_set_t start_mask_;
   GuestMemory mem_;
   // After the memory: unmapped for DMA before it goes.
   std::unique_ptr<VfioHost> vfio_;
@@ -600,6 +621,10 @@ absl::StatusOr<VmExit> VmImpl::Run() {
                    last_stats_.boots + 1);
     }
     ended.reset();
+    // A signal that came as the boot ended stops microvm now, instead of
+    // pressing the power button of a guest that is not up yet.
+    if (StopSignalPending()) return VmExit::kStopped;
+    (void)::sched_setaffinity(0, sizeof(start_mask_), &start_mask_);
     const int boot = last_stats_.boots + 1;  // Run()'s thread alone writes it
     absl::StatusOr<std::unique_ptr<Machine>> next =
         Boot(boot, config_, mem_, VfioSource());

@@ -484,6 +484,24 @@ absl::Status Device::Reset() {
   interrupts_->Shutdown();
   intx_pending_ = false;
   SetMmapsEnabled(true);
+  // No more DMA or decode before the reset, and after it where the function
+  // cannot be reset (as QEMU's vfio_pci_pre_reset): the device
+  // stays open across a reboot in place, so closing its fd, which makes
+  // vfio-pci clear bus mastering, no longer does it.
+  uint8_t command[2] = {};
+  if (device_->ReadRegion(VFIO_PCI_CONFIG_REGION_INDEX, pci::kCommand,
+                          absl::MakeSpan(command))
+          .ok()) {
+    uint16_t value = static_cast<uint16_t>(command[0] | (command[1] << 8));
+    // What a function reset leaves. (Not INTx Disable: vfio-pci takes it as
+    // the user masking INTx, which would outlive this VM's use of it.)
+    value &= static_cast<uint16_t>(
+        ~(pci::kCommandIo | pci::kCommandMemory | pci::kCommandBusMaster));
+    command[0] = static_cast<uint8_t>(value);
+    command[1] = static_cast<uint8_t>(value >> 8);
+    (void)device_->WriteRegion(VFIO_PCI_CONFIG_REGION_INDEX, pci::kCommand,
+                               absl::MakeConstSpan(command));
+  }
   absl::Status status =
       device_->info().can_reset()
           ? device_->Reset()

@@ -287,6 +287,13 @@ TEST_F(VfioPciDeviceTest, ResetTurnsInterruptsOffInOrderThenResets) {
                                         "eventfds INTX 0 [fd]",
                                         "unmaskfd INTX 0"));
   EXPECT_EQ(Read(kMsix + 2, 2), 63u);  // enable bit cleared
+  // Decode and bus mastering off at the function before the reset (and for
+  // good where it cannot be reset).
+  ASSERT_FALSE(fake_->config_writes.empty());
+  const auto& command = fake_->config_writes.back();
+  EXPECT_EQ(command.offset, 0x04u);
+  ASSERT_EQ(command.data.size(), 2u);
+  EXPECT_EQ(command.data[0] & 0x07, 0);  // IO, memory, bus master
 }
 
 TEST_F(VfioPciDeviceTest, HostileConfigWritesNeverReachBarsOrMsi) {
