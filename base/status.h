@@ -21,8 +21,16 @@ inline absl::Status LastErrnoError(absl::string_view what) {
   return ErrnoError(errno, what);
 }
 
-// Prefixes the status message with context, keeping its code.
+// Prefixes the status message with context, keeping its code and errno.
 absl::Status Annotate(const absl::Status& status, absl::string_view context);
+
+// `status` with its message replaced, keeping its code and errno.
+absl::Status Reworded(const absl::Status& status, absl::string_view message);
+
+// The errno an ErrnoError (or an Annotate of one) came from; 0 if none.
+// Where one status code covers several causes (ENOMEM and ENOSPC are both
+// ResourceExhausted) and each has its own remedy.
+int ErrnoOf(const absl::Status& status);
 
 }  // namespace microvm
 

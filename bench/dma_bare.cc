@@ -7,7 +7,8 @@
 // 2 MiB hugetlb pages) with one VFIO_IOMMU_MAP_DMA, unmaps, repeats, and
 // prints one line per run:
 //   dma-bare: mib=<N> hugepages=<0|1> thp=<0|1> map_ms=<ms>
-// microvm maps its RAM the same way (devices/vfio/guest_dma.cc) and prints
+// microvm maps its RAM the same way, in 64 MiB chunks (devices/vfio/
+// dma_mapper.cc), and with --dma_map=eager prints
 // "mapped N MiB of guest RAM for DMA in <duration>"; the scenario compares.
 //
 // Usage: dma_bare --group /dev/vfio/<N> --mib <N> [--hugepages|--thp] [--runs R]

@@ -64,7 +64,7 @@ fi
 [[ -s ${out}/results.json ]] || die "the benchmarks wrote no JSON"
 extras=()
 if [[ ${lab} == 1 ]]; then
-  echo "run.sh: the lab: bench_passthrough bench_dma boot bench_qemu_boot"
+  echo "run.sh: the lab: bench_passthrough bench_dma bench_dma_overlap boot bench_qemu_boot"
   rm -f "${out}/passthrough.json"
   # The lab builds with the same Bazel; its failure leaves the rest of the
   # report standing (the lab log says what failed).
@@ -72,7 +72,7 @@ if [[ ${lab} == 1 ]]; then
       LAB_BENCH_REPETITIONS="${LAB_BENCH_REPETITIONS:-3}" \
       bash tools/lab/lab.sh --timeout 2400 \
       --fetch "/lab/out/passthrough.json=${PWD}/${out}/passthrough.json" \
-      bench_passthrough bench_dma boot bench_qemu_boot 2>&1 | tee "${out}/lab.log" | grep -E '^(LAB-|lab:)'; then
+      bench_passthrough bench_dma bench_dma_overlap boot bench_qemu_boot 2>&1 | tee "${out}/lab.log" | grep -E '^(LAB-|lab:)'; then
     :
   else
     echo "run.sh: the lab failed (see ${out}/lab.log); reporting what it measured" >&2

@@ -11,6 +11,8 @@ std::string PciAddress::ToString() const {
 
 void PciDevice::Attach(const PciAddress&, std::unique_ptr<IrqLine>) {}
 
+void PciDevice::BeforeConfigWrite(uint32_t, absl::Span<const uint8_t>) {}
+
 std::shared_ptr<BusDevice> PciDevice::BarHandler(int) { return nullptr; }
 
 absl::Status PciDevice::MapBar(const BarRegion& bar, Bus& bus) {

@@ -52,6 +52,13 @@ class PciDevice {
   virtual void ConfigRead(uint32_t offset, absl::Span<uint8_t> data) = 0;
   virtual ConfigWriteResult ConfigWrite(uint32_t offset,
                                         absl::Span<const uint8_t> data) = 0;
+  // Called just before ConfigWrite with the same access, on the vCPU
+  // thread making it, without PciRoot's lock: a device may make that vCPU
+  // wait here (vfio-pci holds Bus Master Enable until guest RAM is mapped
+  // for DMA) while other vCPUs' config accesses go on. The default does
+  // nothing.
+  virtual void BeforeConfigWrite(uint32_t offset,
+                                 absl::Span<const uint8_t> data);
 
   // The handler for BAR `index` (0-5 or kRomBar), offsets relative to the
   // BAR start. The default MapBar registers it; null means "nothing to map"

@@ -67,18 +67,22 @@ class PciRoot::ConfigPorts final : public BusDevice {
   }
 
   void Write(uint64_t offset, absl::Span<const uint8_t> data) override {
-    absl::MutexLock lock(&root_->mu_);
-    if (offset == 0 && data.size() == 4) {
-      uint32_t value = 0;
-      std::memcpy(&value, data.data(), 4);
-      root_->config_address_ = value & kConfigAddressMask;
-      return;
-    }
     PciAddress address;
     uint32_t reg = 0;
-    if (DataAccess(offset, data.size(), &address, &reg)) {
-      root_->WriteLocked(address, reg, data).IgnoreError();  // logged
+    {
+      absl::MutexLock lock(&root_->mu_);
+      if (offset == 0 && data.size() == 4) {
+        uint32_t value = 0;
+        std::memcpy(&value, data.data(), 4);
+        root_->config_address_ = value & kConfigAddressMask;
+        return;
+      }
+      if (!DataAccess(offset, data.size(), &address, &reg)) return;
     }
+    // The function CONFIG_ADDRESS named when the access came, even if
+    // another vCPU rewrites it meanwhile (guests serialize CF8/CFC pairs
+    // themselves; Linux's pci_config_lock).
+    root_->ConfigWrite(address, reg, data);
   }
 
  private:
@@ -272,6 +276,15 @@ void PciRoot::ConfigRead(const PciAddress& address, uint32_t reg,
 
 void PciRoot::ConfigWrite(const PciAddress& address, uint32_t reg,
                           absl::Span<const uint8_t> data) {
+  PciDevice* device = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    device = Find(address);
+  }
+  // Devices are never removed, so the pointer stays good unlocked.
+  if (device != nullptr && ConfigSpace::ValidAccess(reg, data.size())) {
+    device->BeforeConfigWrite(reg, data);
+  }
   absl::MutexLock lock(&mu_);
   WriteLocked(address, reg, data).IgnoreError();  // logged
 }

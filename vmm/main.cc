@@ -46,6 +46,11 @@ ABSL_FLAG(bool, vfio_mmap, true,
           "Map the BARs of passed-through devices into the guest; false traps "
           "every BAR access through microvm (slow: for comparison and "
           "debugging, like QEMU's x-no-mmap)");
+ABSL_FLAG(std::string, dma_map, "overlap",
+          "How guest RAM is mapped (pinned) for passed-through devices' DMA: "
+          "overlap (on a thread of its own while the guest boots; a device's "
+          "Bus Master Enable waits until it is done) or eager (all of it "
+          "before the first guest instruction)");
 ABSL_FLAG(std::string, kvm_device, "/dev/kvm", "KVM device node");
 ABSL_FLAG(bool, boot_timer, false,
           "Report on stderr when the vCPUs start and when the guest writes a "
@@ -120,6 +125,21 @@ std::vector<microvm::FlagHelp> MicrovmFlags() {
   std::sort(flags.begin(), flags.end(),
             [](const auto& a, const auto& b) { return a.name < b.name; });
   return flags;
+}
+
+// A flag that takes one of two words: false for `first`, true for
+// `second`; anything else is one line naming both with what they mean.
+absl::StatusOr<bool> SecondOf(absl::string_view flag, absl::string_view value,
+                              absl::string_view first,
+                              absl::string_view first_meaning,
+                              absl::string_view second,
+                              absl::string_view second_meaning) {
+  if (value != first && value != second) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, "=", value, ": use ", first, first_meaning,
+                     " or ", second, second_meaning));
+  }
+  return value == second;
 }
 
 int Fail(const absl::Status& status) {
@@ -243,21 +263,24 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_pci_test_device)) {
     config->vm.pci_devices.push_back(microvm::MakePciTestDevice);
   }
-  const std::string intx = absl::GetFlag(FLAGS_vfio_intx);
-  if (intx != "irqfd" && intx != "userspace") {
-    return Fail(absl::InvalidArgumentError(absl::StrCat(
-        "--vfio_intx=", intx, ": use irqfd (KVM resample) or userspace")));
-  }
-  config->vm.vfio_intx_userspace = intx == "userspace";
+  absl::StatusOr<bool> intx_userspace =
+      SecondOf("vfio_intx", absl::GetFlag(FLAGS_vfio_intx), "irqfd",
+               " (KVM resample)", "userspace", "");
+  if (!intx_userspace.ok()) return Fail(intx_userspace.status());
+  config->vm.vfio_intx_userspace = *intx_userspace;
   config->vm.vfio_mmap = absl::GetFlag(FLAGS_vfio_mmap);
-  const std::string on_reboot = absl::GetFlag(FLAGS_on_reboot);
-  if (on_reboot != "exit" && on_reboot != "restart") {
-    return Fail(absl::InvalidArgumentError(absl::StrCat(
-        "--on_reboot=", on_reboot,
-        ": use exit (microvm exits 0 when the guest reboots) or restart (it "
-        "boots the guest again)")));
-  }
-  config->vm.restart_on_reset = on_reboot == "restart";
+  absl::StatusOr<bool> restart =
+      SecondOf("on_reboot", absl::GetFlag(FLAGS_on_reboot), "exit",
+               " (microvm exits 0 when the guest reboots)", "restart",
+               " (it boots the guest again)");
+  if (!restart.ok()) return Fail(restart.status());
+  config->vm.restart_on_reset = *restart;
+  absl::StatusOr<bool> eager = SecondOf(
+      "dma_map", absl::GetFlag(FLAGS_dma_map), "overlap",
+      " (map guest RAM for DMA while the guest boots)", "eager",
+      " (before it starts)");
+  if (!eager.ok()) return Fail(eager.status());
+  config->vm.dma_map_overlap = !*eager;
 
   config->vm.handle_signals = true;
   const int64_t shutdown_timeout = absl::GetFlag(FLAGS_shutdown_timeout);

@@ -45,9 +45,11 @@ absl::StatusOr<std::unique_ptr<Passthrough::RequestWatch>> WatchRequest(
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<VfioHost>> VfioHost::Open(
-    const std::vector<std::string>& devices, const GuestMemory& mem) {
+    const std::vector<std::string>& devices, const GuestMemory& mem,
+    bool overlap) {
   std::unique_ptr<VfioHost> h(new VfioHost());
   h->addresses_ = devices;
+  h->overlap_ = overlap;
   MVM_ASSIGN_OR_RETURN(h->container_, vfio::Container::Open());
   // Devices first: a device that is not bound to vfio-pci or whose group is
   // not viable is the likely user error, and it is reported before seconds
@@ -57,11 +59,21 @@ absl::StatusOr<std::unique_ptr<VfioHost>> VfioHost::Open(
                          h->container_->OpenPciDevice(bdf));
     h->devices_.push_back(std::move(d));
   }
-  MVM_ASSIGN_OR_RETURN(h->dma_, vfio::MapGuestMemory(*h->container_, mem));
-  std::fprintf(stderr, "microvm: mapped %llu MiB of guest RAM for DMA in %s\n",
-               static_cast<unsigned long long>(h->dma_.bytes >> 20),
-               absl::FormatDuration(h->dma_.elapsed).c_str());
+  MVM_ASSIGN_OR_RETURN(h->dma_, vfio::DmaMapper::Create(h->container_, mem));
+  if (!overlap) {
+    MVM_RETURN_IF_ERROR(h->dma_->Finish());
+    const vfio::DmaMapper::Progress done = h->dma_->progress();
+    std::fprintf(stderr,
+                 "microvm: mapped %llu MiB of guest RAM for DMA in %s\n",
+                 static_cast<unsigned long long>(done.mapped >> 20),
+                 absl::FormatDuration(done.elapsed).c_str());
+  }
   return h;
+}
+
+VfioHost::~VfioHost() {
+  // Then the members, in reverse: the devices close, the mappings go.
+  if (dma_ != nullptr) dma_->Cancel();
 }
 
 Passthrough::RequestWatch::~RequestWatch() {
@@ -73,6 +85,11 @@ absl::StatusOr<std::unique_ptr<Passthrough>> Passthrough::Create(
     const VfioHost& host, pci::PciRoot& root, const vfio_pci::Context& context,
     OnRequest on_request) {
   std::unique_ptr<Passthrough> p(new Passthrough(host));
+  vfio_pci::Context with_gate = context;
+  if (host.overlapped()) {
+    p->gate_ = std::make_unique<vfio::DmaMapper::Gate>(host.dma());
+    with_gate.dma_gate = p->gate_.get();
+  }
   for (size_t i = 0; i < host.devices().size(); ++i) {
     const std::string& address = host.addresses()[i];
     MVM_ASSIGN_OR_RETURN(
@@ -80,7 +97,7 @@ absl::StatusOr<std::unique_ptr<Passthrough>> Passthrough::Create(
         WatchRequest(host.devices()[i], address, context.loop, on_request));
     if (request != nullptr) p->requests_.push_back(std::move(request));
     absl::StatusOr<std::shared_ptr<pci::PciDevice>> dev =
-        vfio_pci::MakeVfioPciDevice(host.devices()[i], context);
+        vfio_pci::MakeVfioPciDevice(host.devices()[i], with_gate);
     if (!dev.ok()) return Annotate(dev.status(), address);
     auto vfio_dev = std::dynamic_pointer_cast<vfio_pci::VfioPciDevice>(*dev);
     MVM_RETURN_IF_ERROR(root.AddDevice(*dev).status());

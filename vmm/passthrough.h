@@ -19,7 +19,7 @@
 #include "base/event_loop.h"
 #include "devices/vfio/container.h"
 #include "devices/vfio/device.h"
-#include "devices/vfio/guest_dma.h"
+#include "devices/vfio/dma_mapper.h"
 #include "devices/vfio_pci/vfio_pci_device.h"
 #include "memory/guest_memory.h"
 #include "pci/root_complex.h"
@@ -29,11 +29,18 @@ namespace microvm {
 class VfioHost {
  public:
   // Opens each device (a PCI address as sysfs names it), then maps guest RAM
-  // for DMA (IOVA = guest-physical address).
+  // for DMA (IOVA = guest-physical address): all of it before returning, or
+  // with `overlap` on a thread of its own (DmaMapper) while the guest boots.
   static absl::StatusOr<std::unique_ptr<VfioHost>> Open(
-      const std::vector<std::string>& devices, const GuestMemory& mem);
+      const std::vector<std::string>& devices, const GuestMemory& mem,
+      bool overlap);
+  // Stops a mapping still under way first; the devices close before their
+  // DMA mappings go, the mappings before the container.
+  ~VfioHost();
 
-  const vfio::GuestDmaMappings& dma() const { return dma_; }
+  vfio::DmaMapper& dma() const { return *dma_; }
+  // The mapping goes on while the guest runs (--dma_map=overlap).
+  bool overlapped() const { return overlap_; }
   // The devices' addresses, as given to Open, and the opened devices.
   const std::vector<std::string>& addresses() const { return addresses_; }
   const std::vector<std::shared_ptr<vfio::Device>>& devices() const {
@@ -42,12 +49,12 @@ class VfioHost {
 
  private:
   VfioHost() = default;
-  // Member order is teardown order, reversed: devices go before the DMA
-  // mappings, the mappings before the container.
+  // Member order is teardown order, reversed.
   std::shared_ptr<vfio::Container> container_;
-  vfio::GuestDmaMappings dma_;
+  std::unique_ptr<vfio::DmaMapper> dma_;
   std::vector<std::shared_ptr<vfio::Device>> devices_;
   std::vector<std::string> addresses_;
+  bool overlap_ = false;
 };
 
 class Passthrough {
@@ -68,6 +75,9 @@ class Passthrough {
   absl::Status Reset();
 
   const VfioHost& host() const { return host_; }
+  // This boot's Bus Master Enable gate (--dma_map=overlap; null otherwise).
+  // Close it when the boot ends: a vCPU waiting there returns.
+  vfio::DmaMapper::Gate* gate() const { return gate_.get(); }
 
   // A device's request interrupt (VFIO_PCI_REQ_IRQ_INDEX) on the event loop.
   // The watch goes first, then the interrupt is turned off (the device stays
@@ -82,6 +92,8 @@ class Passthrough {
  private:
   explicit Passthrough(const VfioHost& host) : host_(host) {}
   const VfioHost& host_;
+  // Before the devices: they hold it.
+  std::unique_ptr<vfio::DmaMapper::Gate> gate_;
   std::vector<std::shared_ptr<vfio_pci::VfioPciDevice>> devices_;
   std::vector<std::unique_ptr<RequestWatch>> requests_;
 };

@@ -124,9 +124,30 @@ std::string FormatStatsTable(const VmStats& s, const std::string& when) {
                          p.device, p.trapped_reads, p.trapped_writes));
   }
   if (s.dma.has_value()) {
-    line(absl::StrFormat("DMA: %u MiB of guest RAM mapped in %.3f s",
-                         s.dma->bytes >> 20,
-                         absl::ToDoubleSeconds(s.dma->elapsed)));
+    const VmStats::Dma& d = *s.dma;
+    std::string text =
+        d.bytes == d.total
+            ? absl::StrFormat("DMA: %u MiB of guest RAM mapped in %.3f s",
+                              d.bytes >> 20, absl::ToDoubleSeconds(d.elapsed))
+            : absl::StrFormat(
+                  "DMA: %u of %u MiB of guest RAM mapped in %.3f s, %s",
+                  d.bytes >> 20, d.total >> 20,
+                  absl::ToDoubleSeconds(d.elapsed),
+                  d.finished.has_value() ? "failed" : "still mapping");
+    if (d.overlapped) {
+      absl::StrAppend(&text, " (while the guest booted");
+      if (d.finished.has_value() && d.bytes == d.total) {
+        absl::StrAppend(&text,
+                        absl::StrFormat(", done %.3f s after microvm started",
+                                        absl::ToDoubleSeconds(*d.finished)));
+      }
+      absl::StrAppend(
+          &text, absl::StrFormat("); Bus Master Enable waited %d times, "
+                                 "%.3f s in all",
+                                 d.gate_waits,
+                                 absl::ToDoubleSeconds(d.gate_waited)));
+    }
+    line(text);
   }
   return out;
 }
@@ -170,9 +191,19 @@ std::string FormatStatsJson(const VmStats& s) {
       absl::StrCat("\"passthrough\": [", absl::StrJoin(devices, ", "), "]"));
   fields.push_back(absl::StrCat(
       "\"dma\": ", s.dma.has_value()
-                       ? absl::StrCat("{\"bytes\": ", s.dma->bytes,
-                                      ", \"seconds\": ", Seconds(s.dma->elapsed),
-                                      "}")
+                       ? absl::StrCat(
+                             "{\"bytes\": ", s.dma->bytes,
+                             ", \"seconds\": ", Seconds(s.dma->elapsed),
+                             ", \"total_bytes\": ", s.dma->total,
+                             ", \"mode\": ",
+                             Quote(s.dma->overlapped ? "overlap" : "eager"),
+                             ", \"finished_seconds\": ",
+                             s.dma->finished.has_value()
+                                 ? Seconds(*s.dma->finished)
+                                 : std::string("null"),
+                             ", \"gate_waits\": ", s.dma->gate_waits,
+                             ", \"gate_wait_seconds\": ",
+                             Seconds(s.dma->gate_waited), "}")
                        : std::string("null")));
   return absl::StrCat("{", absl::StrJoin(fields, ", "), "}\n");
 }

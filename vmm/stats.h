@@ -65,8 +65,18 @@ struct VmStats {
   std::vector<Passthrough> passthrough;
   // Guest RAM mapped for DMA (VFIO), when a device is passed through.
   struct Dma {
-    uint64_t bytes = 0;
-    absl::Duration elapsed;
+    uint64_t bytes = 0;  // mapped so far
+    absl::Duration elapsed;  // the MAP_DMA calls so far
+    uint64_t total = 0;  // all of guest RAM
+    // --dma_map=overlap: mapped on a thread of its own while the guest
+    // boots, with Bus Master Enable held until it is done.
+    bool overlapped = false;
+    // When the mapping ended, after microvm started; unset while mapping.
+    std::optional<absl::Duration> finished;
+    // This boot's writes of Bus Master Enable that waited for the mapping,
+    // and how long they waited in all.
+    int gate_waits = 0;
+    absl::Duration gate_waited;
   };
   std::optional<Dma> dma;
 

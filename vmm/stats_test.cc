@@ -26,7 +26,7 @@ VmStats Example() {
   s.line_raises = 7;
   s.msi_triggers = 2;
   s.passthrough.push_back({"0000:01:00.0", 33, 0});
-  s.dma = VmStats::Dma{512ull << 20, absl::Milliseconds(1150)};
+  s.dma = VmStats::Dma{512ull << 20, absl::Milliseconds(1150), 512ull << 20};
   return s;
 }
 
@@ -99,7 +99,35 @@ TEST(StatsTest, Json) {
       "\"injected\": {\"line_raises\": 7, \"msi_messages\": 2}, "
       "\"passthrough\": [{\"device\": \"0000:01:00.0\", \"trapped_reads\": 33, "
       "\"trapped_writes\": 0}], "
-      "\"dma\": {\"bytes\": 536870912, \"seconds\": 1.150000}}\n");
+      "\"dma\": {\"bytes\": 536870912, \"seconds\": 1.150000, "
+      "\"total_bytes\": 536870912, \"mode\": \"eager\", "
+      "\"finished_seconds\": null, \"gate_waits\": 0, "
+      "\"gate_wait_seconds\": 0.000000}}\n");
+}
+
+// --dma_map=overlap: the table says the mapping went on beside the guest,
+// when it ended and how long Bus Master Enable waited; part-way, how far.
+TEST(StatsTest, BackgroundDma) {
+  VmStats s = Example();
+  s.dma->overlapped = true;
+  s.dma->finished = absl::Milliseconds(1210);
+  s.dma->gate_waits = 1;
+  s.dma->gate_waited = absl::Milliseconds(400);
+  EXPECT_THAT(FormatStatsTable(s, "at exit"),
+              HasSubstr("microvm: stats: DMA: 512 MiB of guest RAM mapped in "
+                        "1.150 s (while the guest booted, done 1.210 s after "
+                        "microvm started); Bus Master Enable waited 1 times, "
+                        "0.400 s in all\n"));
+  EXPECT_THAT(FormatStatsJson(s),
+              HasSubstr("\"mode\": \"overlap\", \"finished_seconds\": "
+                        "1.210000, \"gate_waits\": 1, \"gate_wait_seconds\": "
+                        "0.400000}"));
+  s.dma->bytes = 128ull << 20;
+  s.dma->finished.reset();
+  EXPECT_THAT(FormatStatsTable(s, "on SIGUSR1"),
+              HasSubstr("DMA: 128 of 512 MiB of guest RAM mapped in 1.150 s, "
+                        "still mapping (while the guest booted); Bus Master "
+                        "Enable waited 1 times, 0.400 s in all\n"));
 }
 
 TEST(StatsTest, JsonWithoutPassthroughOrFirstInstruction) {

@@ -127,6 +127,9 @@ class Machine final : public Vm {
   // then ends with it however the VM ends), else kShutdownTimeout.
   void RequestShutdown(VmExit why);
   absl::Status SetUpPci(const VmConfig& config, const boot::BootInfo& boot);
+  // --dma_map=overlap: the mapping's end on the event loop. A failure ends
+  // the VM with it; success is reported once, by the boot it happens in.
+  absl::Status WatchDmaMapping(const VfioHost& host);
 
   const int boot_;  // 1, then one more per restart (VmImpl)
   Kvm kvm_;
@@ -157,6 +160,7 @@ class Machine final : public Vm {
   bool device_requested_ = false;
   UniqueFd shutdown_timer_;
   EventLoop::Watch shutdown_watch_;
+  EventLoop::Watch dma_watch_;
   // Declared last: destroyed (stopped and joined) first.
   std::vector<std::unique_ptr<VcpuThread>> vcpus_;
 
@@ -231,6 +235,7 @@ absl::Status Machine::SetUpPci(const VmConfig& config,
     MVM_ASSIGN_OR_RETURN(const VfioHost* host, vfio_host_());
     MVM_ASSIGN_OR_RETURN(passthrough_, Passthrough::Create(*host, *pci_, context,
                                                            on_request));
+    if (host->overlapped()) MVM_RETURN_IF_ERROR(WatchDmaMapping(*host));
   }
   // The 64-bit window starts at the first 1 GiB boundary above RAM (and
   // above 4 GiB) and is as large as the guest's physical address width
@@ -261,6 +266,44 @@ absl::Status Machine::SetUpPci(const VmConfig& config,
   MVM_RETURN_IF_ERROR(boot::WriteMpTable(mem_, mp));
   MVM_ASSIGN_OR_RETURN(uint64_t rsdp, acpi::WriteAcpiTables(mem_, acpi_config));
   return acpi::SetRsdpInZeroPage(mem_, boot.zero_page_gpa, rsdp);
+}
+
+absl::Status Machine::WatchDmaMapping(const VfioHost& host) {
+  std::optional<absl::Status> ended = host.dma().result();
+  if (ended.has_value()) {
+    // Ended in an earlier boot: its failure ended that boot, its success
+    // was reported there.
+    return *ended;
+  }
+  // The fd stays readable once the mapping ended: the watch removes itself.
+  MVM_ASSIGN_OR_RETURN(
+      dma_watch_, loop_->Add(host.dma().done_fd(), [this, &host](uint32_t) {
+        dma_watch_.Reset();
+        absl::Status status = host.dma().result().value_or(absl::OkStatus());
+        if (!status.ok()) {
+          End(status);
+          return;
+        }
+        const vfio::DmaMapper::Progress done = host.dma().progress();
+        const double at_ms = absl::ToDoubleMilliseconds(
+            absl::FromChrono(done.finished.value_or(start_) - start_));
+        std::fprintf(stderr,
+                     "microvm: mapped %llu MiB of guest RAM for DMA in %s "
+                     "while the guest booted, done %.3f ms after microvm "
+                     "started; Bus Master Enable waited for it %d times\n",
+                     static_cast<unsigned long long>(done.mapped >> 20),
+                     absl::FormatDuration(done.elapsed).c_str(), at_ms,
+                     passthrough_->gate()->waits());
+        if (boot_timer_start_.has_value()) {
+          std::fprintf(stderr,
+                       "microvm: boot timer: guest RAM mapped for DMA at %.3f "
+                       "ms after microvm started\n",
+                       absl::ToDoubleMilliseconds(absl::FromChrono(
+                           done.finished.value_or(*boot_timer_start_) -
+                           *boot_timer_start_)));
+        }
+      }));
+  return absl::OkStatus();
 }
 
 absl::Status Machine::WatchSignals() {
@@ -455,7 +498,19 @@ VmStats Machine::Stats() {
       }
       s.passthrough.push_back(std::move(p));
     }
-    s.dma = VmStats::Dma{host.dma().bytes, host.dma().elapsed};
+    const vfio::DmaMapper::Progress dma = host.dma().progress();
+    VmStats::Dma& d = s.dma.emplace();
+    d.bytes = dma.mapped;
+    d.elapsed = dma.elapsed;
+    d.total = dma.total;
+    d.overlapped = host.overlapped();
+    if (dma.finished.has_value()) {
+      d.finished = absl::FromChrono(*dma.finished - start_);
+    }
+    if (const vfio::DmaMapper::Gate* gate = passthrough_->gate()) {
+      d.gate_waits = gate->waits();
+      d.gate_waited = gate->waited();
+    }
   }
   return s;
 }
@@ -468,8 +523,12 @@ void Machine::End(absl::StatusOr<VmExit> result) {
   }
   // Stop every vCPU now, so that none re-enters the guest after it asked to
   // power off or reset (the asking vCPU returns from its exit handler into a
-  // stopped loop).
+  // stopped loop); one waiting for the DMA mapping at Bus Master Enable
+  // returns too, its write held back.
   for (auto& v : vcpus_) v->Stop();
+  if (passthrough_ != nullptr && passthrough_->gate() != nullptr) {
+    passthrough_->gate()->Close();
+  }
   loop_->Stop(0);
 }
 
@@ -482,6 +541,11 @@ absl::StatusOr<VmExit> Machine::Run() {
                      BootTimer::Clock::now() - *boot_timer_start_)));
   }
   for (auto& v : vcpus_) v->Start();
+  // --dma_map=overlap: the pinning starts with the guest, after its vCPU
+  // threads (a no-op after the first boot).
+  if (passthrough_ != nullptr && passthrough_->host().overlapped()) {
+    passthrough_->host().dma().Begin();
+  }
   // After the vCPU threads exist: they inherit their creator's CPU mask, and
   // an unpinned vCPU must keep the whole of it.
   if (loop_affinity_.has_value()) {
@@ -571,7 +635,8 @@ class VmImpl final : public Vm {
   VfioHostSource VfioSource() {
     return [this]() -> absl::StatusOr<const VfioHost*> {
       if (vfio_ == nullptr) {
-        MVM_ASSIGN_OR_RETURN(vfio_, VfioHost::Open(config_.vfio_devices, mem_));
+        MVM_ASSIGN_OR_RETURN(vfio_, VfioHost::Open(config_.vfio_devices, mem_,
+                                                    config_.dma_map_overlap));
       }
       return vfio_.get();
     };

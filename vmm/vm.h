@@ -56,6 +56,11 @@ struct VmConfig {
   // False: BARs of passed-through devices are not mapped into the guest;
   // every access traps (for comparison and debugging).
   bool vfio_mmap = true;
+  // Guest RAM is mapped for the passed-through devices' DMA on a thread of
+  // its own while the guest boots (--dma_map=overlap), a device's Bus Master
+  // Enable held until that is done; false maps it all before the first
+  // guest instruction (--dma_map=eager).
+  bool dma_map_overlap = true;
   // Tuning for dedicated host CPUs (--cpu_affinity, --halt_poll_ns,
   // --disable_exits). Each is refused with one clear line where the host
   // cannot do it.

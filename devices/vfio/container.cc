@@ -151,12 +151,17 @@ absl::StatusOr<DmaMapping> Container::MapDma(uint64_t iova, void* host,
   auto r = VFIO_IOCTL(fd_.get(), VFIO_IOMMU_MAP_DMA, &map);
   if (!r.ok()) {
     std::string hint;
-    if (absl::IsResourceExhausted(r.status())) {
-      // ENOMEM: pinning counts against RLIMIT_MEMLOCK.
+    if (ErrnoOf(r.status()) == ENOMEM) {
+      // Pinning counts against RLIMIT_MEMLOCK.
       hint = absl::StrCat("; ", remedy::kMemlock);
+    } else if (ErrnoOf(r.status()) == ENOSPC) {
+      // The type1 IOMMU's cap on mappings per container (65535 by default).
+      hint =
+          "; the IOMMU driver's mapping limit is reached: raise "
+          "/sys/module/vfio_iommu_type1/parameters/dma_entry_limit";
     }
-    return absl::Status(
-        r.status().code(),
+    return Reworded(
+        r.status(),
         absl::StrFormat("mapping IOVA %#x-%#x for device DMA: %s%s", iova,
                         iova + size - 1, r.status().message(), hint));
   }

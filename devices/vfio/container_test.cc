@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/linux_uapi.h"
+#include "base/status.h"
 #include "devices/vfio/device.h"
 #include "devices/vfio/vfio_ioctl.h"
 #include "gmock/gmock.h"
@@ -24,6 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 struct FakeVfio {
   int api_version = VFIO_API_VERSION;
@@ -32,6 +34,7 @@ struct FakeVfio {
   std::vector<std::string> calls;
   uint32_t iommu_set = 0;
   uint32_t device_flags = VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET;
+  int map_errno = 0;  // VFIO_IOMMU_MAP_DMA fails with it
 
   absl::StatusOr<int> Ioctl(int, unsigned long request, const char* name,
                             uintptr_t arg) {
@@ -45,6 +48,9 @@ struct FakeVfio {
       case VFIO_GROUP_GET_STATUS:
         static_cast<vfio_group_status*>(p)->flags =
             viable ? VFIO_GROUP_FLAGS_VIABLE : 0;
+        return 0;
+      case VFIO_IOMMU_MAP_DMA:
+        if (map_errno != 0) return ErrnoError(map_errno, name);
         return 0;
       case VFIO_SET_IOMMU:
         iommu_set = static_cast<uint32_t>(arg);
@@ -217,6 +223,27 @@ TEST_F(ContainerTest, DmaMappingUnmapsOnce) {
   EXPECT_EQ(Count("VFIO_IOMMU_UNMAP_DMA"), 0);
   moved = DmaMapping();
   EXPECT_EQ(Count("VFIO_IOMMU_UNMAP_DMA"), 1);
+}
+
+// The kernel's two ways to refuse a mapping, each with its remedy.
+TEST_F(ContainerTest, RefusedDmaMappingSaysWhatToDo) {
+  AddDevice("0000:01:00.0", 5);
+  auto container = *Container::Open(paths_);
+  auto device = container->OpenPciDevice("0000:01:00.0");
+  ASSERT_TRUE(device.ok());
+  static uint8_t page[4096];
+  kernel_.map_errno = ENOMEM;  // RLIMIT_MEMLOCK
+  auto memlock = container->MapDma(0x100000, page, sizeof(page));
+  EXPECT_TRUE(absl::IsResourceExhausted(memlock.status()));
+  EXPECT_THAT(std::string(memlock.status().message()), HasSubstr("ulimit -l"));
+  kernel_.map_errno = ENOSPC;  // vfio_iommu_type1 dma_entry_limit
+  auto entries = container->MapDma(0x100000, page, sizeof(page));
+  EXPECT_TRUE(absl::IsResourceExhausted(entries.status()));
+  EXPECT_THAT(std::string(entries.status().message()),
+              HasSubstr("dma_entry_limit"));
+  EXPECT_THAT(std::string(entries.status().message()),
+              Not(HasSubstr("ulimit")));
+  EXPECT_EQ(ErrnoOf(Annotate(entries.status(), "context")), ENOSPC);
 }
 
 TEST_F(ContainerTest, NonViableGroupNamesTheCulprit) {

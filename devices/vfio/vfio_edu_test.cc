@@ -4,7 +4,12 @@
 // behind an emulated Intel IOMMU. Proves region access (pread and mmap),
 // DMA through the IOMMU mapping, INTx and MSI eventfds, the user-facing
 // errors and reset.
+#include <linux/capability.h>
 #include <poll.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -13,12 +18,13 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "base/event_fd.h"
 #include "base/linux_uapi.h"
 #include "devices/vfio/container.h"
 #include "devices/vfio/device.h"
-#include "devices/vfio/guest_dma.h"
+#include "devices/vfio/dma_mapper.h"
 #include "devices/vfio/iova.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -195,8 +201,9 @@ TEST_F(VfioEduTest, DmaThroughTheIommu) {
   edu_.EnableBusMaster();
   auto memory = GuestMemory::Create(16 << 20, /*hugepages=*/false);
   ASSERT_TRUE(memory.ok()) << memory.status();
-  auto dma = MapGuestMemory(*edu_.container, *memory);
+  auto dma = DmaMapper::Create(edu_.container, *memory);
   ASSERT_TRUE(dma.ok()) << dma.status();
+  ASSERT_TRUE((*dma)->Finish().ok());
 
   constexpr uint64_t kSrc = 0x10000, kDst = 0x234000, kLen = 256;
   uint8_t* src = *memory->HostAddress(kSrc, kLen);
@@ -234,18 +241,132 @@ TEST_F(VfioEduTest, IommuRangesAndMapTime) {
   for (uint64_t mib : {64, 256}) {
     auto memory = GuestMemory::Create(mib << 20, false);
     ASSERT_TRUE(memory.ok()) << memory.status();
-    auto dma = MapGuestMemory(*edu_.container, *memory);
+    auto dma = DmaMapper::Create(edu_.container, *memory);
     ASSERT_TRUE(dma.ok()) << dma.status();
-    EXPECT_EQ(dma->bytes, mib << 20);
+    ASSERT_TRUE((*dma)->Finish().ok());
+    const DmaMapper::Progress done = (*dma)->progress();
+    EXPECT_EQ(done.mapped, mib << 20);
+    EXPECT_EQ(done.total, mib << 20);
     auto start = std::chrono::steady_clock::now();
-    dma->mappings.clear();
+    dma->reset();
     double unmap_ms = std::chrono::duration<double, std::milli>(
                           std::chrono::steady_clock::now() - start)
                           .count();
     std::printf("DMA map of %llu MiB guest RAM: %.1f ms (unmap %.1f ms)\n",
                 static_cast<unsigned long long>(mib),
-                absl::ToDoubleMilliseconds(dma->elapsed), unmap_ms);
+                absl::ToDoubleMilliseconds(done.elapsed), unmap_ms);
   }
+}
+
+// Mapped IOVAs, from the type1 IOMMU's own view: a MAP_DMA over any of them
+// fails with EEXIST, so probing one page per chunk says which are mapped.
+bool IovaMapped(Container& container, uint64_t iova) {
+  alignas(4096) static uint8_t probe[4096];
+  return !container.MapDma(iova, probe, sizeof(probe)).ok();
+}
+
+// The gate (--dma_map=overlap): a gate closed by the VM's end lets its
+// waiter go without opening; a waiter at a shut gate maps what is left
+// itself (here all of it: the background thread never began), and the gate
+// opens only when every chunk is mapped.
+TEST_F(VfioEduTest, DmaGateWaiterMapsAndOpens) {
+  constexpr uint64_t kMiB = 1 << 20;
+  auto memory = GuestMemory::Create(512 * kMiB, false);
+  ASSERT_TRUE(memory.ok()) << memory.status();
+  auto dma = DmaMapper::Create(edu_.container, *memory);
+  ASSERT_TRUE(dma.ok()) << dma.status();
+  DmaMapper::Gate gate(**dma), closed(**dma);
+  std::thread closer([&] { closed.Close(); });
+  EXPECT_FALSE(closed.Wait());  // the VM ended: never opens, never hangs
+  closer.join();
+  EXPECT_LT((*dma)->progress().mapped, 512 * kMiB);
+  EXPECT_FALSE(gate.open());
+  EXPECT_TRUE(gate.Wait());
+  EXPECT_TRUE(gate.open());
+  EXPECT_EQ(gate.waits(), 1);
+  EXPECT_GT(gate.waited(), absl::ZeroDuration());
+  ASSERT_TRUE((*dma)->result().has_value());
+  EXPECT_TRUE((*dma)->result()->ok());
+  const DmaMapper::Progress done = (*dma)->progress();
+  EXPECT_EQ(done.mapped, 512 * kMiB);
+  ASSERT_TRUE(done.finished.has_value());
+  pollfd pfd{(*dma)->done_fd(), POLLIN, 0};
+  EXPECT_EQ(::poll(&pfd, 1, 0), 1);
+  // A gate made after the end is open at once and counts no wait.
+  DmaMapper::Gate late(**dma);
+  EXPECT_TRUE(late.Wait());
+  EXPECT_EQ(late.waits(), 0);
+  for (uint64_t at = 0; at < 512 * kMiB; at += DmaMapper::kChunk) {
+    EXPECT_TRUE(IovaMapped(*edu_.container, at)) << std::hex << at;
+  }
+  dma->reset();
+  for (uint64_t at = 0; at < 512 * kMiB; at += DmaMapper::kChunk) {
+    EXPECT_FALSE(IovaMapped(*edu_.container, at)) << std::hex << at;
+  }
+}
+
+// The background thread maps on its own; teardown while it does stops it
+// after the chunk under way and unmaps every chunk, so the next VM can map
+// the same IOVAs.
+TEST_F(VfioEduTest, BackgroundMappingCancelledLeavesNothingMapped) {
+  constexpr uint64_t kMiB = 1 << 20;
+  auto memory = GuestMemory::Create(1024 * kMiB, false);
+  ASSERT_TRUE(memory.ok()) << memory.status();
+  auto dma = DmaMapper::Create(edu_.container, *memory);
+  ASSERT_TRUE(dma.ok()) << dma.status();
+  (*dma)->Begin();
+  while ((*dma)->progress().mapped == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_LT((*dma)->progress().mapped, 1024 * kMiB);
+  dma->reset();
+  for (uint64_t at = 0; at < 1024 * kMiB; at += DmaMapper::kChunk) {
+    EXPECT_FALSE(IovaMapped(*edu_.container, at)) << std::hex << at;
+  }
+  auto again = DmaMapper::Create(edu_.container, *memory);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE((*again)->Finish().ok());
+}
+
+// A chunk refused part-way (here the memlock limit of a process without
+// CAP_IPC_LOCK: the type1 IOMMU charges pinned pages to RLIMIT_MEMLOCK)
+// fails the whole mapping with the remedy in its message, and the chunks
+// mapped before it are unmapped. In a child process: the capability, once
+// dropped, stays dropped.
+TEST_F(VfioEduTest, BackgroundMappingFailurePartWayUnmapsAll) {
+  constexpr uint64_t kMiB = 1 << 20;
+  auto memory = GuestMemory::Create(512 * kMiB, false);
+  ASSERT_TRUE(memory.ok()) << memory.status();
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct caps[2] = {};
+    if (::syscall(SYS_capget, &header, caps) != 0) ::_exit(10);
+    caps[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+    if (::syscall(SYS_capset, &header, caps) != 0) ::_exit(11);
+    const rlimit limit{200 * kMiB, 200 * kMiB};
+    if (::setrlimit(RLIMIT_MEMLOCK, &limit) != 0) ::_exit(12);
+    auto dma = DmaMapper::Create(edu_.container, *memory);
+    if (!dma.ok()) ::_exit(13);
+    const absl::Status status = (*dma)->Finish();
+    std::printf("part-way failure: %s\n", status.ToString().c_str());
+    if (!absl::IsResourceExhausted(status)) ::_exit(14);
+    if (!absl::StrContains(status.message(), "ulimit -l")) ::_exit(15);
+    const DmaMapper::Progress p = (*dma)->progress();
+    if (p.mapped == 0 || p.mapped >= p.total) ::_exit(16);  // part-way
+    for (uint64_t at = 0; at < 512 * kMiB; at += DmaMapper::kChunk) {
+      if (IovaMapped(*edu_.container, at)) ::_exit(17);
+    }
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "10-12: could not drop CAP_IPC_LOCK / set the limit, 13: Start "
+         "failed, 14: not ResourceExhausted, 15: no remedy, 16: not "
+         "part-way, 17: a chunk stayed mapped";
 }
 
 TEST_F(VfioEduTest, IntxEventFdAndUnmask) {

@@ -57,6 +57,8 @@ class Device final : public VfioPciDevice,
   void Attach(const pci::PciAddress& address,
               std::unique_ptr<IrqLine> intx) override;
   void ConfigRead(uint32_t offset, absl::Span<uint8_t> data) override;
+  void BeforeConfigWrite(uint32_t offset,
+                         absl::Span<const uint8_t> data) override;
   pci::ConfigWriteResult ConfigWrite(uint32_t offset,
                                      absl::Span<const uint8_t> data) override;
   absl::Status MapBar(const pci::BarRegion& bar, Bus& bus) override;
@@ -281,12 +283,48 @@ void Device::ConfigRead(uint32_t offset, absl::Span<uint8_t> data) {
   config_.Read(offset, data, device);
 }
 
+// The DMA gate (Context::dma_gate). Bus Master Enable is the one way a
+// guest lets a function master the bus (PCI Local Bus 3.0 6.2.2): no memory
+// read or write of it, MSI included (6.8.1.3), happens while it is clear.
+// The other config paths start no DMA: the BARs, the ROM BAR and its enable
+// (expansion ROM decode) only decide where the function answers the CPU;
+// Memory/IO Space Enable let the CPU reach its registers, and what the guest
+// writes there can only start DMA once bus mastering is on; MSI/MSI-X
+// enables are VFIO_DEVICE_SET_IRQS calls, and the messages are bus-master
+// writes; the capability bodies left to the device (power management, PCI
+// Express, vendor-specific) hold power states, link and error control, and
+// Function Level Reset, which clears Bus Master Enable.
+//
+// The guest always reads back what it wrote: Command is emulated in the
+// image, whatever reaches the function.
+bool SetsBusMaster(uint32_t offset, absl::Span<const uint8_t> data) {
+  return offset <= pci::kCommand && pci::kCommand < offset + data.size() &&
+         (data[pci::kCommand - offset] & pci::kCommandBusMaster) != 0;
+}
+
+void Device::BeforeConfigWrite(uint32_t offset,
+                               absl::Span<const uint8_t> data) {
+  // The writing vCPU waits here, outside every lock: the event loop, other
+  // vCPUs and this device's interrupts go on meanwhile.
+  if (context_.dma_gate != nullptr && SetsBusMaster(offset, data) &&
+      !context_.dma_gate->open()) {
+    (void)context_.dma_gate->Wait();
+  }
+}
+
 pci::ConfigWriteResult Device::ConfigWrite(uint32_t offset,
                                            absl::Span<const uint8_t> data) {
   absl::MutexLock lock(&mu_);
   VirtualConfig::WriteEffects effects =
       config_.Write(offset, data, msix_table_ ? &*msix_table_ : nullptr);
-  for (const VirtualConfig::DeviceWrite& w : effects.device) {
+  for (VirtualConfig::DeviceWrite& w : effects.device) {
+    // The gate did not open (mapping failed, or the VM is ending): the
+    // function never sees bus mastering on.
+    if (context_.dma_gate != nullptr && SetsBusMaster(w.offset, w.data) &&
+        !context_.dma_gate->open()) {
+      w.data[pci::kCommand - w.offset] &=
+          static_cast<uint8_t>(~pci::kCommandBusMaster);
+    }
     Report(device_->WriteRegion(VFIO_PCI_CONFIG_REGION_INDEX, w.offset,
                                 w.data));
   }

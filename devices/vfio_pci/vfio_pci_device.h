@@ -25,6 +25,7 @@
 #include "base/guest_mapper.h"
 #include "base/irq.h"
 #include "devices/vfio/device_backend.h"
+#include "devices/vfio/dma_gate.h"
 #include "pci/pci_device.h"
 
 namespace microvm::vfio_pci {
@@ -48,6 +49,10 @@ struct Context {
   // False: no BAR is mmapped, every access traps and goes through the VMM
   // (QEMU's x-no-mmap): slow, for comparison and debugging.
   bool mmap_bars = true;
+  // Guest RAM still being mapped for DMA (--dma_map=overlap): the guest's
+  // Bus Master Enable reaches the function only once this is open; the
+  // writing vCPU waits for it. Null: RAM was mapped before the guest ran.
+  vfio::DmaGate* dma_gate = nullptr;
 };
 
 // What the VMM may do with a vfio-pci device beyond PciDevice. The object

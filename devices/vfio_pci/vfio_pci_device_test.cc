@@ -76,7 +76,7 @@ class VfioPciDeviceTest : public ::testing::Test {
   void Make(IntxMode mode = IntxMode::kIrqfdResample, bool mmap_bars = true) {
     auto backend = MakeBackend();
     fake_ = backend.get();
-    Context context{irqs_, mapper_, loop_, mode, 1100, mmap_bars};
+    Context context{irqs_, mapper_, loop_, mode, 1100, mmap_bars, gate_};
     auto device = MakeVfioPciDevice(std::move(backend), context);
     ASSERT_TRUE(device.ok()) << device.status();
     device_ = std::dynamic_pointer_cast<VfioPciDevice>(*device);
@@ -121,6 +121,7 @@ class VfioPciDeviceTest : public ::testing::Test {
     BarWrite32(0x2000 + 16 * v + 12, 0);
   }
 
+  vfio::DmaGate* gate_ = nullptr;
   testing::FakeIrqs irqs_;
   testing::FakeMapper mapper_;
   testing::FakeLoop loop_;
@@ -175,6 +176,55 @@ TEST_F(VfioPciDeviceTest, CommandAndPassthroughCapsReachTheDevice) {
   Write(0x44, 0x3, 2);  // PM control/status
   ASSERT_EQ(fake_->config_writes.size(), 2u);
   EXPECT_EQ(fake_->config_writes[1].offset, 0x44u);
+}
+
+// A gate whose Wait opens it (the mapping finishing) or not (the VM ending).
+struct FakeGate final : vfio::DmaGate {
+  bool open() const override { return is_open; }
+  bool Wait() override {
+    ++waits;
+    is_open = opens_on_wait;
+    return is_open;
+  }
+  bool is_open = false;
+  bool opens_on_wait = true;
+  int waits = 0;
+};
+
+// The DMA gate: a write that sets Bus Master Enable waits for guest RAM to
+// be mapped (BeforeConfigWrite, with no lock held), and reaches the device
+// only with the gate open; other Command writes never wait.
+TEST_F(VfioPciDeviceTest, BusMasterEnableWaitsForTheDmaGate) {
+  FakeGate gate;
+  gate_ = &gate;
+  Make();
+  const uint8_t decode[2] = {0x02, 0x00};  // Memory Space alone
+  device_->BeforeConfigWrite(0x04, decode);
+  EXPECT_EQ(gate.waits, 0);
+  const uint8_t master[4] = {0x06, 0x00, 0x00, 0x00};  // dword at Command
+  device_->BeforeConfigWrite(0x04, master);
+  EXPECT_EQ(gate.waits, 1);
+  device_->ConfigWrite(0x04, master);
+  ASSERT_EQ(fake_->config_writes.size(), 1u);
+  EXPECT_THAT(fake_->config_writes[0].data, ElementsAre(0x06, 0, 0, 0));
+  EXPECT_EQ(Read(0x04, 2), 0x0006u);
+  // Open now: no more waiting.
+  device_->BeforeConfigWrite(0x04, master);
+  EXPECT_EQ(gate.waits, 1);
+}
+
+TEST_F(VfioPciDeviceTest, BusMasterEnableNeverReachesTheDeviceBehindAShutGate) {
+  FakeGate gate;
+  gate.opens_on_wait = false;  // mapping failed, or the VM is ending
+  gate_ = &gate;
+  Make();
+  const uint8_t master[1] = {0x06};  // byte write of Command's low byte
+  device_->BeforeConfigWrite(0x04, master);
+  EXPECT_EQ(gate.waits, 1);
+  device_->ConfigWrite(0x04, master);
+  ASSERT_EQ(fake_->config_writes.size(), 1u);
+  EXPECT_THAT(fake_->config_writes[0].data, ElementsAre(0x02));
+  EXPECT_EQ(Read(0x04, 1), 0x06u);  // the guest reads what it wrote
 }
 
 TEST_F(VfioPciDeviceTest, IntxUsesResamplingIrqfd) {

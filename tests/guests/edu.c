@@ -23,7 +23,15 @@
  *
  * With "edu.hold" on the command line it then keeps the device busy (a DMA
  * and its MSI every 10 ms) until the VM is ended from outside: the lab's
- * host-side fault scenarios (vfio_request_edu, vfio_sigkill). */
+ * host-side fault scenarios (vfio_request_edu, vfio_sigkill).
+ *
+ * With "edu.dma_first" its very first acts are Bus Master Enable and a DMA
+ * to the top of what edu can reach (its DMA mask is 28 bits: just below
+ * 256 MiB, in the fourth 64 MiB chunk microvm maps) and back, polled, before
+ * anything else: with --dma_map=overlap and a large guest that write comes
+ * while guest RAM is still being mapped, so it proves the gate (lab scenario
+ * vfio_dma_gate): the DMA lands only if microvm held Bus Master Enable until
+ * all of RAM was mapped. */
 #include "guest.h"
 
 #define EDU_VENDOR 0x1234
@@ -171,6 +179,29 @@ static bool cmdline_has(const char *word) {
   return false;
 }
 
+/* edu.dma_first: a polled copy RAM -> edu -> RAM between two pages just
+ * below 256 MiB, right after Bus Master Enable. */
+#define FIRST_SRC 0x0ffe0000ul
+#define FIRST_DST 0x0fff0000ul
+static void dma_first(uint8_t dev) {
+  uint8_t *from = (uint8_t *)(uintptr_t)FIRST_SRC;
+  uint8_t *to = (uint8_t *)(uintptr_t)FIRST_DST;
+  for (int i = 0; i < DMA_BYTES; i++) from[i] = (uint8_t)(i * 13 + 5);
+  memset(to, 0, DMA_BYTES);
+  timers_init();  /* dma() waits with a timeout */
+  pci_write16(dev, 0x04, pci_read16(dev, 0x04) | 4);
+  dma(FIRST_SRC, EDU_BUFFER, 0);
+  dma(EDU_BUFFER, FIRST_DST, DMA_TO_RAM);
+  if (memcmp(from, to, DMA_BYTES) != 0) {
+    check_fail("first DMA after Bus Master Enable: RAM(0x%lx) -> edu -> "
+               "RAM(0x%lx) differs (first bytes %02x %02x)",
+               FIRST_SRC, FIRST_DST, to[0], to[1]);
+  } else {
+    print("edu: first act: Bus Master Enable and DMA of %d bytes RAM(0x%lx) "
+          "-> edu -> RAM(0x%lx) ok\n", DMA_BYTES, FIRST_SRC, FIRST_DST);
+  }
+}
+
 static void hold(void) {
   print("edu: holding the device: DMA and MSI every 10 ms until the VM ends\n");
   sti();
@@ -194,6 +225,7 @@ int guest_main(void) {
     print("FAIL edu: BAR0 not assigned with memory decode on\n");
     return 1;
   }
+  if (cmdline_has("edu.dma_first")) dma_first(dev);
   /* Bus master: edu's DMA and MSI are memory writes by the device. */
   pci_write16(dev, 0x04, pci_read16(dev, 0x04) | 4);
   print("edu: device 00:%02x.0 BAR0=%lx\n", dev, regs);

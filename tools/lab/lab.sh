@@ -227,6 +227,14 @@ rom_sha256=$(sha256sum "${rom}" | cut -d' ' -f1)
 binds=()
 for id in "${PASSTHROUGH_IDS[@]}"; do binds+=(--bind "${id}"); done
 timeout="${timeout:-$((60 + 100 * ${#scenarios[@]}))}"
+# The lab machine's RAM. Scenario bench_dma_overlap boots inner guests of up
+# to 2 GiB with all of it pinned for DMA, and about 30 of them: more RAM and
+# more time. (TCG allocates the lab machine's RAM as it is touched.)
+machine_mem=2048
+if [[ " ${scenarios[*]} " == *" bench_dma_overlap "* ]]; then
+  machine_mem=4608
+  timeout=$((timeout + 500))
+fi
 
 echo "${ME}: starting the lab machine (q35 + intel-iommu, edu, ivshmem, nvme, ...);" \
   "scenarios: ${scenarios[*]}" >&2
@@ -237,7 +245,7 @@ status=0
 # IO-APIC timer ticks (through interrupt remapping) once failed under TCG and
 # panicked it ("timer doesn't work through Interrupt-remapped IO-APIC").
 bash "${NESTED_RUN}" \
-  --machine q35,kernel-irqchip=split \
+  --machine q35,kernel-irqchip=split --mem "${machine_mem}" \
   --qemu-arg -device --qemu-arg intel-iommu,intremap=on,caching-mode=on \
   --qemu-arg -device --qemu-arg edu \
   --qemu-arg -object \
@@ -270,6 +278,7 @@ bash "${NESTED_RUN}" \
   --env "LAB_BIG_SHM_SIZE=${BIG_SHM_SIZE}" --env "LAB_BIG_SHM_TOKEN=${big_token}" \
   --env "LAB_ROM_SHA256=${rom_sha256}" \
   --env "LAB_BENCH_SAMPLES=${LAB_BENCH_SAMPLES:-}" \
+  --env "LAB_DMA_MIB=${LAB_DMA_MIB:-}" --env "LAB_DMA_OVERLAP_RUNS=${LAB_DMA_OVERLAP_RUNS:-}" \
   --env "LAB_BENCH_REPETITIONS=${LAB_BENCH_REPETITIONS:-}" \
   --timeout "${timeout}" \
   "${fetch_args[@]}" \
