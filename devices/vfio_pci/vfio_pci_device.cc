@@ -164,9 +164,12 @@ absl::StatusOr<std::shared_ptr<Device>> Device::Create(
         "interrupt indexes); bind it to vfio-pci",
         info.name, info.flags, info.regions.size(), info.irqs.size()));
   }
+  // The conventional 256 bytes: the guest sees no extended space (it is
+  // emulated as zeros), and each dword read is a config cycle, so the 4 KiB
+  // of a PCIe function would cost start-up sixteen times as many.
   const uint64_t config_size = std::min<uint64_t>(
       info.regions[VFIO_PCI_CONFIG_REGION_INDEX].size,
-      pci::ConfigSpace::kExtendedSize);
+      pci::ConfigSpace::kConventionalSize);
   std::vector<uint8_t> hw(config_size);
   MVM_RETURN_IF_ERROR(Annotate(
       device->ReadRegion(VFIO_PCI_CONFIG_REGION_INDEX, 0, absl::MakeSpan(hw)),
