@@ -92,6 +92,7 @@ bool DmaMapper::MapOne(const Gate* gate) {
       if (in_flight_ == 0) End();
       return false;
     }
+    if (!start_.has_value()) start_ = Clock::now();
     index = next_++;
     ++in_flight_;
   }
@@ -124,7 +125,8 @@ bool DmaMapper::MapOne(const Gate* gate) {
 void DmaMapper::End() {
   result_ = failure_;
   progress_.finished = Clock::now();
-  progress_.elapsed = absl::FromChrono(*progress_.finished - start_);
+  progress_.elapsed =
+      absl::FromChrono(*progress_.finished - start_.value_or(*progress_.finished));
   changed_.SignalAll();
   // Cannot fail: one write of 1 to a fresh eventfd.
   (void)done_.Signal();
@@ -152,7 +154,9 @@ std::optional<absl::Status> DmaMapper::result() const {
 DmaMapper::Progress DmaMapper::progress() const {
   absl::MutexLock lock(&mu_);
   Progress p = progress_;
-  if (!p.finished.has_value()) p.elapsed = absl::FromChrono(Clock::now() - start_);
+  if (!p.finished.has_value() && start_.has_value()) {
+    p.elapsed = absl::FromChrono(Clock::now() - *start_);
+  }
   return p;
 }
 

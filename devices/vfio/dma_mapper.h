@@ -77,7 +77,7 @@ class DmaMapper {
   struct Progress {
     uint64_t mapped = 0;  // bytes
     uint64_t total = 0;
-    absl::Duration elapsed;  // since Start(), until the end once it ended
+    absl::Duration elapsed;  // since the first chunk, to the end once it ended
     // When the last chunk was mapped (or the mapping failed).
     std::optional<Clock::time_point> finished;
   };
@@ -134,7 +134,6 @@ class DmaMapper {
 
   const std::shared_ptr<Container> container_;
   const std::vector<Chunk> chunks_;
-  const Clock::time_point start_ = Clock::now();
   EventFd done_;
 
   mutable absl::Mutex mu_;
@@ -142,6 +141,8 @@ class DmaMapper {
   bool cancel_ ABSL_GUARDED_BY(mu_) = false;
   bool begun_ ABSL_GUARDED_BY(mu_) = false;
   size_t next_ ABSL_GUARDED_BY(mu_) = 0;  // the first chunk not claimed
+  // When the first chunk was claimed: the mapping's own time runs from it.
+  std::optional<Clock::time_point> start_ ABSL_GUARDED_BY(mu_);
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // claimed, MAP_DMA under way
   absl::Status failure_ ABSL_GUARDED_BY(mu_);  // the first chunk's that failed
   std::optional<absl::Status> result_ ABSL_GUARDED_BY(mu_);
