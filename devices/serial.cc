@@ -1,12 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "devices/serial.h"
 
-#include <poll.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <utility>
+
+#include "base/messages.h"
 
 namespace microvm {
 namespace {
@@ -74,20 +72,8 @@ constexpr uint8_t kMsrDcd = 0x80;
 
 Serial::OutputSink Serial::FdSink(int fd) {
   return [fd](absl::Span<const uint8_t> data) {
-    size_t done = 0;
-    while (done < data.size()) {
-      ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-      if (n > 0) {
-        done += static_cast<size_t>(n);
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        pollfd p{fd, POLLOUT, 0};
-        if (::poll(&p, 1, -1) >= 0 || errno == EINTR) continue;
-      }
-      return;  // A dead sink drops output; the guest cannot be told.
-    }
+    // A dead sink drops output; the guest cannot be told.
+    (void)WriteConsole(fd, data);
   };
 }
 

@@ -2,11 +2,11 @@
 #include "pci/root_complex.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "absl/strings/str_format.h"
+#include "base/messages.h"
 #include "base/status.h"
 #include "pci/config_space.h"
 
@@ -36,10 +36,6 @@ class HostBridge final : public PciDevice {
  private:
   PciHeader header_;
 };
-
-void Log(const std::string& message) {
-  std::fprintf(stderr, "microvm: %s\n", message.c_str());
-}
 
 }  // namespace
 
@@ -324,7 +320,7 @@ absl::Status PciRoot::ApplyBarChanges(uint8_t slot_index,
     if (mapped) {
       absl::Status status = slot.device->UnmapBar(*mapped, BusFor(*mapped));
       if (!status.ok()) {
-        Log(absl::StrFormat("%s: unmapping [0x%x, +0x%x): %s", name,
+        Message(absl::StrFormat("%s: unmapping [0x%x, +0x%x): %s", name,
                             mapped->address, mapped->size, status.ToString()));
       }
       mapped.reset();
@@ -344,7 +340,7 @@ absl::Status PciRoot::ApplyBarChanges(uint8_t slot_index,
         absl::StrFormat("%s: mapping %s [0x%x, +0x%x); left unmapped", name,
                         bar.io ? "I/O" : "memory", bar.address, bar.size));
     if (!slot.failure_logged[change.index]) {
-      Log(std::string(status.message()));
+      Message(status.message());
       slot.failure_logged[change.index] = true;
     }
     if (first_error.ok()) first_error = status;

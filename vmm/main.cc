@@ -22,6 +22,8 @@
 #include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "base/messages.h"
 #include "devices/pci_test_device.h"
 #include "vmm/cli.h"
 #include "vmm/version.h"
@@ -143,7 +145,7 @@ absl::StatusOr<bool> SecondOf(absl::string_view flag, absl::string_view value,
 }
 
 int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "microvm: %s\n", std::string(status.message()).c_str());
+  microvm::Message(status.message());
   return 1;
 }
 
@@ -304,6 +306,8 @@ int main(int argc, char** argv) {
   absl::StatusOr<microvm::VmExit> exit = (*vm)->Run();
   const microvm::VmStats stats = (*vm)->Stats();
   vm->reset();
+  // The guest is gone: what microvm says now needs no console line to end.
+  microvm::FlushMessages();
   if (absl::GetFlag(FLAGS_stats)) {
     std::fputs(microvm::FormatStatsTable(stats, "at exit").c_str(), stderr);
   }
@@ -319,17 +323,15 @@ int main(int argc, char** argv) {
     return kExitDeviceRequested;
   }
   if (*exit == microvm::VmExit::kShutdownTimeout) {
-    std::fprintf(stderr,
-                 "microvm: the guest did not power off within %d s of the "
-                 "power button (--shutdown_timeout): stopped it (is acpid or "
-                 "systemd-logind running in the guest, with the button "
-                 "driver?)\n",
-                 config->vm.shutdown_timeout_s);
+    microvm::Message(absl::StrFormat(
+        "the guest did not power off within %d s of the power button "
+        "(--shutdown_timeout): stopped it (is acpid or systemd-logind running "
+        "in the guest, with the button driver?)",
+        config->vm.shutdown_timeout_s));
     return kExitShutdownTimeout;
   }
   if (*exit == microvm::VmExit::kStopped) {
-    std::fprintf(stderr, "microvm: stopped by a signal before the guest "
-                         "powered off\n");
+    microvm::Message("stopped by a signal before the guest powered off");
     return 130;
   }
   return 0;

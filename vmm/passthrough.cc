@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "vmm/passthrough.h"
 
-#include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "base/linux_uapi.h"
+#include "base/messages.h"
 #include "base/status.h"
 
 namespace microvm {
@@ -63,10 +64,9 @@ absl::StatusOr<std::unique_ptr<VfioHost>> VfioHost::Open(
   if (!overlap) {
     MVM_RETURN_IF_ERROR(h->dma_->Finish());
     const vfio::DmaMapper::Progress done = h->dma_->progress();
-    std::fprintf(stderr,
-                 "microvm: mapped %llu MiB of guest RAM for DMA in %s\n",
-                 static_cast<unsigned long long>(done.mapped >> 20),
-                 absl::FormatDuration(done.elapsed).c_str());
+    Message(absl::StrFormat("mapped %d MiB of guest RAM for DMA in %s",
+                            done.mapped >> 20,
+                            absl::FormatDuration(done.elapsed)));
   }
   return h;
 }

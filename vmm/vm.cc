@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -22,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "base/cpus.h"
 #include "base/epoll_loop.h"
+#include "base/messages.h"
 #include "base/status.h"
 #include "base/unique_fd.h"
 #include "devices/boot_timer.h"
@@ -218,18 +218,16 @@ absl::Status Machine::SetUpPci(const VmConfig& config,
       // vfio-pci repeats the request every 10 s while the unbind waits:
       // the first one started the shutdown, whose timer ends the VM.
       if (device_requested_) return;
-      std::fprintf(
-          stderr,
-          "microvm: the host is taking PCI device %s back (it is being "
-          "unbound from vfio-pci): %s\n",
-          address.c_str(),
+      Message(absl::StrFormat(
+          "the host is taking PCI device %s back (it is being unbound from "
+          "vfio-pci): %s",
+          address,
           shutdown_timeout_s_ > 0
               ? absl::StrFormat("pressing the guest's power button; the VM "
                                 "ends and releases the device when the guest "
                                 "is off or after %d s",
                                 shutdown_timeout_s_)
-                    .c_str()
-              : "stopping the VM and releasing the device");
+              : "stopping the VM and releasing the device"));
       RequestShutdown(VmExit::kDeviceRequested);
     };
     MVM_ASSIGN_OR_RETURN(const VfioHost* host, vfio_host_());
@@ -287,20 +285,19 @@ absl::Status Machine::WatchDmaMapping(const VfioHost& host) {
         const vfio::DmaMapper::Progress done = host.dma().progress();
         const double at_ms = absl::ToDoubleMilliseconds(
             absl::FromChrono(done.finished.value_or(start_) - start_));
-        std::fprintf(stderr,
-                     "microvm: mapped %llu MiB of guest RAM for DMA in %s "
-                     "while the guest booted, done %.3f ms after microvm "
-                     "started; Bus Master Enable waited for it %d times\n",
-                     static_cast<unsigned long long>(done.mapped >> 20),
-                     absl::FormatDuration(done.elapsed).c_str(), at_ms,
-                     passthrough_->gate()->waits());
+        Message(absl::StrFormat(
+            "mapped %d MiB of guest RAM for DMA in %s while the guest "
+            "booted, done %.3f ms after microvm started; Bus Master Enable "
+            "waited for it %d times",
+            done.mapped >> 20, absl::FormatDuration(done.elapsed), at_ms,
+            passthrough_->gate()->waits()));
         if (boot_timer_start_.has_value()) {
-          std::fprintf(stderr,
-                       "microvm: boot timer: guest RAM mapped for DMA at %.3f "
-                       "ms after microvm started\n",
-                       absl::ToDoubleMilliseconds(absl::FromChrono(
-                           done.finished.value_or(*boot_timer_start_) -
-                           *boot_timer_start_)));
+          Message(absl::StrFormat(
+              "boot timer: guest RAM mapped for DMA at %.3f ms after microvm "
+              "started",
+              absl::ToDoubleMilliseconds(absl::FromChrono(
+                  done.finished.value_or(*boot_timer_start_) -
+                  *boot_timer_start_))));
         }
       }));
   return absl::OkStatus();
@@ -320,20 +317,18 @@ absl::Status Machine::WatchSignals() {
                          while (::read(signal_fd_.get(), &info,
                                        sizeof(info)) == sizeof(info)) {
                            if (info.ssi_signo == SIGUSR1) {
-                             const std::string table =
-                                 FormatStatsTable(Stats(), "on SIGUSR1");
-                             std::fputs(table.c_str(), stderr);
+                             MessageLines(
+                                 FormatStatsTable(Stats(), "on SIGUSR1"));
                              continue;
                            }
                            if (!shutdown_pressed_ && shutdown_timeout_s_ > 0) {
-                             std::fprintf(
-                                 stderr,
-                                 "microvm: %s: pressed the guest's ACPI power "
-                                 "button; it has %d s to power off "
+                             Message(absl::StrFormat(
+                                 "%s: pressed the guest's ACPI power button; "
+                                 "it has %d s to power off "
                                  "(--shutdown_timeout), a second SIGTERM or "
-                                 "SIGINT stops it now\n",
+                                 "SIGINT stops it now",
                                  info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM",
-                                 shutdown_timeout_s_);
+                                 shutdown_timeout_s_));
                            }
                            RequestShutdown(VmExit::kShutdownTimeout);
                          }
@@ -406,8 +401,7 @@ absl::Status Machine::Build(const VmConfig& config,
         std::make_shared<BootTimer>(
             *boot_timer_start_,
             [](uint8_t marker, absl::Duration since, bool last) {
-              std::fprintf(stderr, "microvm: %s\n",
-                           BootTimer::Describe(marker, since, last).c_str());
+              Message(BootTimer::Describe(marker, since, last));
             }),
         "boot timer"));
   }
@@ -534,11 +528,10 @@ void Machine::End(absl::StatusOr<VmExit> result) {
 
 absl::StatusOr<VmExit> Machine::Run() {
   if (boot_timer_start_.has_value()) {
-    std::fprintf(stderr,
-                 "microvm: boot timer: vCPUs start at %.3f ms after microvm "
-                 "started\n",
-                 absl::ToDoubleMilliseconds(absl::FromChrono(
-                     BootTimer::Clock::now() - *boot_timer_start_)));
+    Message(absl::StrFormat(
+        "boot timer: vCPUs start at %.3f ms after microvm started",
+        absl::ToDoubleMilliseconds(absl::FromChrono(BootTimer::Clock::now() -
+                                                    *boot_timer_start_))));
   }
   for (auto& v : vcpus_) v->Start();
   // --dma_map=overlap: the pinning starts with the guest, after its vCPU
@@ -680,10 +673,9 @@ absl::StatusOr<VmExit> VmImpl::Run() {
       if (stopped_) return VmExit::kStopped;
       last_stats_ = machine_->Stats();
       ended = std::move(machine_);
-      std::fprintf(stderr,
-                   "microvm: the guest reset: booting it again (boot %d, "
-                   "--on_reboot=restart)\n",
-                   last_stats_.boots + 1);
+      Message(absl::StrFormat(
+          "the guest reset: booting it again (boot %d, --on_reboot=restart)",
+          last_stats_.boots + 1));
     }
     ended.reset();
     // A signal that came as the boot ended stops microvm now, instead of

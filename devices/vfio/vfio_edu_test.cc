@@ -276,10 +276,11 @@ TEST_F(VfioEduTest, DmaGateWaiterMapsAndOpens) {
   auto dma = DmaMapper::Create(edu_.container, *memory);
   ASSERT_TRUE(dma.ok()) << dma.status();
   DmaMapper::Gate gate(**dma), closed(**dma);
-  std::thread closer([&] { closed.Close(); });
+  // Closed first, not from another thread: a waiter that began maps chunks
+  // until it sees the close, so how far it got would be timing.
+  closed.Close();
   EXPECT_FALSE(closed.Wait());  // the VM ended: never opens, never hangs
-  closer.join();
-  EXPECT_LT((*dma)->progress().mapped, 512 * kMiB);
+  EXPECT_EQ((*dma)->progress().mapped, 0u);
   EXPECT_FALSE(gate.open());
   EXPECT_TRUE(gate.Wait());
   EXPECT_TRUE(gate.open());
@@ -307,7 +308,8 @@ TEST_F(VfioEduTest, DmaGateWaiterMapsAndOpens) {
 
 // The background thread maps on its own; teardown while it does stops it
 // after the chunk under way and unmaps every chunk, so the next VM can map
-// the same IOVAs.
+// the same IOVAs. (How far it got is timing, so it is printed, not asserted:
+// teardown after the end must leave nothing mapped just the same.)
 TEST_F(VfioEduTest, BackgroundMappingCancelledLeavesNothingMapped) {
   constexpr uint64_t kMiB = 1 << 20;
   auto memory = GuestMemory::Create(1024 * kMiB, false);
@@ -318,7 +320,8 @@ TEST_F(VfioEduTest, BackgroundMappingCancelledLeavesNothingMapped) {
   while ((*dma)->progress().mapped == 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  EXPECT_LT((*dma)->progress().mapped, 1024 * kMiB);
+  std::printf("cancelled with %llu of 1024 MiB mapped\n",
+              static_cast<unsigned long long>((*dma)->progress().mapped >> 20));
   dma->reset();
   for (uint64_t at = 0; at < 1024 * kMiB; at += DmaMapper::kChunk) {
     EXPECT_FALSE(IovaMapped(*edu_.container, at)) << std::hex << at;

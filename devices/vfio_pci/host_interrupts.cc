@@ -4,20 +4,13 @@
 #include <poll.h>
 
 #include <algorithm>
-#include <cstdio>
 
 #include "absl/strings/str_format.h"
 #include "base/linux_uapi.h"
+#include "base/messages.h"
 #include "base/status.h"
 
 namespace microvm::vfio_pci {
-namespace {
-
-void Log(const std::string& message) {
-  std::fprintf(stderr, "microvm: %s\n", message.c_str());
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<HostInterrupts>> HostInterrupts::Create(
     const vfio::DeviceBackend& device, InterruptController& irqs,
@@ -53,7 +46,7 @@ absl::Status HostInterrupts::EnableIntx() {
         irqs_.BindLevelIrqfd(intx_line_->gsi(), intx_trigger_.fd(),
                              intx_resample_.fd());
     if (absl::IsUnimplemented(binding.status())) {
-      Log(absl::StrFormat("vfio-pci %s: %s; INTx goes through the VMM", Name(),
+      Message(absl::StrFormat("vfio-pci %s: %s; INTx goes through the VMM", Name(),
                           binding.status().message()));
       mode_ = IntxMode::kUserspace;
     } else if (!binding.ok()) {
@@ -84,7 +77,7 @@ absl::Status HostInterrupts::EnableIntx() {
 void HostInterrupts::DisableIntx() {
   if (active_ != Active::kIntx) return;
   absl::Status status = device_.DisableIrq(VFIO_PCI_INTX_IRQ_INDEX);
-  if (!status.ok()) Log(std::string(status.message()));
+  if (!status.ok()) Message(status.message());
   // Unbinding the resampling irqfd lowers the pin if it was asserted.
   intx_binding_.reset();
   if (mode_ == IntxMode::kUserspace && intx_line_ != nullptr) {
@@ -304,7 +297,7 @@ bool HostInterrupts::MsixPending(uint32_t v) const {
 void HostInterrupts::Shutdown() {
   auto off = [&](uint32_t index) {
     absl::Status status = device_.DisableIrq(index);
-    if (!status.ok()) Log(std::string(status.message()));
+    if (!status.ok()) Message(status.message());
   };
   if (active_ == Active::kMsix) {
     off(VFIO_PCI_MSIX_IRQ_INDEX);

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cstdio>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "base/linux_uapi.h"
+#include "base/messages.h"
 #include "base/status.h"
 #include "base/unique_fd.h"
 #include "devices/vfio_pci/bar_layout.h"
@@ -25,10 +25,6 @@
 
 namespace microvm::vfio_pci {
 namespace {
-
-void Log(const std::string& message) {
-  std::fprintf(stderr, "microvm: %s\n", message.c_str());
-}
 
 class Device;
 
@@ -257,11 +253,11 @@ Device::~Device() {
                           i == pci::kRomBar ? "" : std::to_string(i),
                           bars_[i].traps.load());
   }
-  Log(absl::StrFormat("vfio-pci %s: trapped BAR accesses:%s", name_, traps));
+  Message(absl::StrFormat("vfio-pci %s: trapped BAR accesses:%s", name_, traps));
 }
 
 void Device::Report(const absl::Status& status) const {
-  if (!status.ok()) Log(std::string(status.message()));
+  if (!status.ok()) Message(status.message());
 }
 
 void Device::Attach(const pci::PciAddress& address,

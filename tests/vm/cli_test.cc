@@ -13,6 +13,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
@@ -45,6 +46,9 @@ using ::microvm::testing::ParseJson;
 
 constexpr char kMicrovm[] = "vmm/microvm_static";
 constexpr int kTimeoutSeconds = 60;
+// tests/guests/boot_marker.c writes its boot timer markers while printing it.
+constexpr char kBootMarkerLine[] =
+    "boot_marker: writing marker 123 and marker 42 in this line\n";
 
 struct Result {
   int exit_status = -1;  // WEXITSTATUS, or -1 if killed by a signal
@@ -70,10 +74,12 @@ struct SignalStep {
 
 // Runs microvm with `args`, writes `input` to its stdin (then closes it),
 // sends `steps`' signals in order as their text appears, collects stdout and
-// stderr, and kills it after kTimeoutSeconds.
+// stderr (with `merged`, both in `out`, one pipe as `2>&1` makes it), and
+// kills it after kTimeoutSeconds.
 Result RunMicrovm(const std::vector<std::string>& args,
                   const std::string& input = "",
-                  const std::vector<SignalStep>& steps = {}) {
+                  const std::vector<SignalStep>& steps = {},
+                  bool merged = false) {
   Result r;
   int in[2], out[2], err[2];
   if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) {
@@ -90,7 +96,7 @@ Result RunMicrovm(const std::vector<std::string>& args,
   if (pid == 0) {
     dup2(in[0], STDIN_FILENO);
     dup2(out[1], STDOUT_FILENO);
-    dup2(err[1], STDERR_FILENO);
+    dup2(merged ? out[1] : err[1], STDERR_FILENO);
     execv(kMicrovm, argv.data());
     dprintf(STDERR_FILENO, "execv %s: %s\n", kMicrovm, strerror(errno));
     _exit(127);
@@ -220,6 +226,7 @@ TEST(CliTest, BootTimerReportsVcpuStartAndGuestMarkers) {
   Result r = RunMicrovm(args);
   EXPECT_EQ(r.exit_status, 0) << Describe(r);
   EXPECT_THAT(r.out, HasSubstr("boot_marker: wrote 123 and 42\n"));
+  EXPECT_THAT(r.out, HasSubstr(kBootMarkerLine));
   std::vector<std::string> lines =
       absl::StrSplit(absl::StripTrailingAsciiWhitespace(r.err), '\n');
   ASSERT_EQ(lines.size(), 3u) << Describe(r);
@@ -231,6 +238,26 @@ TEST(CliTest, BootTimerReportsVcpuStartAndGuestMarkers) {
   Result quiet = RunMicrovm(GuestArgs("boot_marker"));
   EXPECT_EQ(quiet.exit_status, 0) << Describe(quiet);
   EXPECT_THAT(quiet.err, Not(HasSubstr("boot timer"))) << Describe(quiet);
+}
+
+// The guest writes its markers in the middle of a console line; with stdout
+// and stderr one pipe (a supervisor's log, `2>&1`), microvm's boot timer lines
+// wait for the line's end instead of splitting it.
+TEST(CliTest, MessagesDoNotSplitTheGuestsConsoleLines) {
+  std::vector<std::string> args = GuestArgs("boot_marker");
+  args.push_back("--boot_timer");
+  Result r = RunMicrovm(args, "", {}, /*merged=*/true);
+  EXPECT_EQ(r.exit_status, 0) << Describe(r);
+  const size_t line = r.out.find(kBootMarkerLine);
+  ASSERT_NE(line, std::string::npos) << Describe(r);
+  const size_t first = r.out.find("microvm: boot timer: guest marker 123");
+  const size_t second = r.out.find("microvm: boot timer: guest marker 42 ");
+  ASSERT_NE(first, std::string::npos) << Describe(r);
+  ASSERT_NE(second, std::string::npos) << Describe(r);
+  // Right after the line, each on a line of its own, in order.
+  EXPECT_EQ(first, line + std::strlen(kBootMarkerLine)) << Describe(r);
+  EXPECT_GT(second, first) << Describe(r);
+  EXPECT_EQ(r.out[second - 1], '\n') << Describe(r);
 }
 
 TEST(CliTest, TripleFaultFailsWithOneClearLine) {
