@@ -55,6 +55,7 @@ class PciRoot::ConfigPorts final : public BusDevice {
       std::memcpy(data.data(), &value, 4);
       return;
     }
+    root_->AwaitAccess();
     PciAddress address;
     uint32_t reg = 0;
     if (DataAccess(offset, data.size(), &address, &reg)) {
@@ -73,6 +74,7 @@ class PciRoot::ConfigPorts final : public BusDevice {
         root_->config_address_ = value & kConfigAddressMask;
         return;
       }
+      root_->AwaitAccess();
       if (!DataAccess(offset, data.size(), &address, &reg)) return;
     }
     // The function CONFIG_ADDRESS named when the access came, even if
@@ -188,7 +190,7 @@ absl::StatusOr<PciAddress> PciRoot::AddDevice(std::shared_ptr<PciDevice> device,
   absl::MutexLock lock(&mu_);
   if (!slot) {
     for (uint8_t s = 1; s < kSlots; ++s) {
-      if (slots_[s].device == nullptr) {
+      if (slots_[s].device == nullptr && !slots_[s].reserved) {
         slot = s;
         break;
       }
@@ -212,6 +214,45 @@ absl::StatusOr<PciAddress> PciRoot::AddDevice(std::shared_ptr<PciDevice> device,
   return PciAddress{0, *slot, 0};
 }
 
+absl::StatusOr<uint8_t> PciRoot::ReserveSlot() {
+  absl::MutexLock lock(&mu_);
+  for (uint8_t s = 1; s < kSlots; ++s) {
+    if (slots_[s].device != nullptr || slots_[s].reserved) continue;
+    slots_[s].reserved = true;
+    for (uint8_t pin = 0; pin < 4; ++pin) {
+      routes_.push_back(IntxRoute{s, pin, IntxGsi(s, pin)});
+    }
+    return s;
+  }
+  return absl::ResourceExhaustedError(
+      "PCI root: all 31 slots of bus 0 are taken; remove a device");
+}
+
+void PciRoot::HoldConfigAccess() {
+  absl::MutexLock lock(&mu_);
+  held_ = true;
+}
+
+void PciRoot::ReleaseConfigAccess() {
+  absl::MutexLock lock(&mu_);
+  held_ = false;
+}
+
+PciRoot::HoldCounts PciRoot::hold_counts() const {
+  absl::MutexLock lock(&mu_);
+  return hold_counts_;
+}
+
+void PciRoot::AwaitAccess() {
+  if (!held_) return;
+  // Counted as the wait begins: a test can see that a vCPU waits.
+  ++hold_counts_.waits;
+  const absl::Time start = absl::Now();
+  mu_.Await(absl::Condition(
+      +[](bool* held) { return !*held; }, &held_));
+  hold_counts_.waited += absl::Now() - start;
+}
+
 absl::Status PciRoot::PutDevice(uint8_t slot,
                                 std::shared_ptr<PciDevice> device) {
   const PciAddress address{0, slot, 0};
@@ -231,7 +272,10 @@ absl::Status PciRoot::PutDevice(uint8_t slot,
     // table; firmware fills it in (PCI 3.0 6.2.4).
     const uint8_t line = static_cast<uint8_t>(gsi);
     device->ConfigWrite(kInterruptLine, absl::MakeConstSpan(&line, 1));
-    routes_.push_back(IntxRoute{slot, static_cast<uint8_t>(pin - 1), gsi});
+    // A reserved slot's pins were all routed when it was reserved.
+    if (!slots_[slot].reserved) {
+      routes_.push_back(IntxRoute{slot, static_cast<uint8_t>(pin - 1), gsi});
+    }
   }
   device->address_ = address;
   device->Attach(address, std::move(intx));
@@ -267,6 +311,7 @@ PciDevice* PciRoot::Find(const PciAddress& address) {
 void PciRoot::ConfigRead(const PciAddress& address, uint32_t reg,
                          absl::Span<uint8_t> data) {
   absl::MutexLock lock(&mu_);
+  AwaitAccess();
   ReadLocked(address, reg, data);
 }
 
@@ -275,6 +320,7 @@ void PciRoot::ConfigWrite(const PciAddress& address, uint32_t reg,
   PciDevice* device = nullptr;
   {
     absl::MutexLock lock(&mu_);
+    AwaitAccess();
     device = Find(address);
   }
   // Devices are never removed, so the pointer stays good unlocked.

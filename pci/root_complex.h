@@ -29,6 +29,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "base/bus.h"
 #include "base/irq.h"
@@ -92,7 +93,26 @@ class PciRoot {
   // a guest OS assigns unassigned BARs itself.
   absl::Status AssignBars(const BarWindows& windows);
 
-  // The INTx routing of every device added so far.
+  // Keeps the lowest free slot for a device added later (AddDevice with
+  // that slot), and routes all four of its INTx pins now: the boot tables
+  // that describe the routing are written before the device exists.
+  absl::StatusOr<uint8_t> ReserveSlot();
+
+  // Late devices: after HoldConfigAccess(), every config access from the
+  // guest waits (its vCPU blocks) until ReleaseConfigAccess(), so devices
+  // added and BARs assigned meanwhile (on another thread, while the guest
+  // boots) are complete when the guest first looks. Guests do not touch
+  // config space before their PCI scan, so normally nothing waits. The
+  // CF8 latch itself never waits.
+  void HoldConfigAccess() ABSL_LOCKS_EXCLUDED(mu_);
+  void ReleaseConfigAccess() ABSL_LOCKS_EXCLUDED(mu_);
+  struct HoldCounts {
+    int waits = 0;  // config accesses that waited (counted as they begin)
+    absl::Duration waited;  // their total wait
+  };
+  HoldCounts hold_counts() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The INTx routing of every device added or slot reserved so far.
   std::vector<IntxRoute> intx_routes() const;
   // Slot-based swizzle: INTx `pin` (0-3) of `device` -> GSI 16 + (d+p)%4.
   static uint32_t IntxGsi(uint8_t device, uint8_t pin) {
@@ -123,12 +143,15 @@ class PciRoot {
     // may lag the header when a map failed).
     std::array<std::optional<BarRegion>, kNumBars + 1> mapped;
     std::array<bool, kNumBars + 1> failure_logged = {};
+    bool reserved = false;  // ReserveSlot(): routed, waiting for its device
   };
 
   PciRoot(Bus& pio, Bus& mmio, InterruptController& interrupts,
           const Options& options);
 
   PciDevice* Find(const PciAddress& address) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Waits while config access is held (see HoldConfigAccess).
+  void AwaitAccess() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReadLocked(const PciAddress& address, uint32_t reg,
                   absl::Span<uint8_t> data) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Returns the first failure to map a BAR (also logged), for AssignBars.
@@ -161,6 +184,8 @@ class PciRoot {
   std::array<std::unique_ptr<SharedIrqLine>, 4> intx_lines_
       ABSL_GUARDED_BY(mu_);
   std::vector<IntxRoute> routes_ ABSL_GUARDED_BY(mu_);
+  bool held_ ABSL_GUARDED_BY(mu_) = false;
+  HoldCounts hold_counts_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace microvm::pci

@@ -2,9 +2,11 @@
 #include "pci/root_complex.h"
 
 #include <cstdint>
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -271,6 +273,61 @@ TEST_F(PciRootTest, AddDeviceSlotsAndIntx) {
   for (int i = 0; i < 27; ++i) ASSERT_TRUE(root_->AddDevice(NewDevice()).ok());
   EXPECT_EQ(root_->AddDevice(NewDevice()).status().code(),
             absl::StatusCode::kResourceExhausted);
+}
+
+// A slot reserved for a device added later: its four pins are routed at
+// once (the boot tables are written before the device exists), the free-slot
+// search passes it by, and the device then goes into it with its routes not
+// repeated.
+TEST_F(PciRootTest, ReservedSlotIsRoutedBeforeItsDevice) {
+  ASSERT_TRUE(root_->AddDevice(NewDevice(IntxPin::kIntA)).ok());  // slot 1
+  absl::StatusOr<uint8_t> reserved = root_->ReserveSlot();
+  ASSERT_TRUE(reserved.ok()) << reserved.status();
+  EXPECT_EQ(*reserved, 2);
+  EXPECT_THAT(root_->intx_routes(),
+              ElementsAre(IntxRoute{1, 0, 17}, IntxRoute{2, 0, 18},
+                          IntxRoute{2, 1, 19}, IntxRoute{2, 2, 16},
+                          IntxRoute{2, 3, 17}));
+  // Nothing answers in the slot yet.
+  EXPECT_EQ(Mmio(Ecam(2, 0), 4), 0xffffffffu);
+  auto other = root_->AddDevice(NewDevice());
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->device, 3);
+
+  auto late = NewDevice(IntxPin::kIntB);
+  ASSERT_TRUE(root_->AddDevice(late, *reserved).ok());
+  EXPECT_EQ(late->address_, (PciAddress{0, 2, 0}));
+  EXPECT_EQ(late->intx_->gsi(), 19u);
+  EXPECT_EQ(Mmio(Ecam(2, 0x3c), 2), 0x0213u);  // line 19, pin INTB
+  EXPECT_EQ(root_->intx_routes().size(), 6u);  // 5 above + slot 3's INTA
+}
+
+// While config access is held, a guest's access waits (its vCPU thread
+// blocks) and sees the device added meanwhile once it is released; the CF8
+// latch does not wait.
+TEST_F(PciRootTest, HeldConfigAccessWaitsForLateDevices) {
+  absl::StatusOr<uint8_t> slot = root_->ReserveSlot();
+  ASSERT_TRUE(slot.ok());
+  root_->HoldConfigAccess();
+  PioWrite(0xcf8, 4, Cf8(*slot, 0));
+  EXPECT_EQ(Pio(0xcf8, 4), Cf8(*slot, 0));
+  std::atomic<bool> done{false};
+  uint64_t vendor_device = 0;
+  std::thread vcpu([&] {
+    vendor_device = Mmio(Ecam(*slot, 0), 4);
+    done = true;
+  });
+  // It waits: counted as the wait begins, and it cannot finish while held.
+  while (root_->hold_counts().waits == 0) std::this_thread::yield();
+  EXPECT_FALSE(done);
+  ASSERT_TRUE(root_->AddDevice(NewDevice(), *slot).ok());
+  root_->ReleaseConfigAccess();
+  vcpu.join();
+  EXPECT_EQ(vendor_device, 0x56781234u);
+  EXPECT_EQ(root_->hold_counts().waits, 1);
+  // Released: nothing waits any more.
+  EXPECT_EQ(Pio(0xcfc, 4), 0x56781234u);
+  EXPECT_EQ(root_->hold_counts().waits, 1);
 }
 
 TEST_F(PciRootTest, BadInterruptPinIsRejected) {

@@ -61,14 +61,19 @@ absl::StatusOr<std::unique_ptr<VfioHost>> VfioHost::Open(
     h->devices_.push_back(std::move(d));
   }
   MVM_ASSIGN_OR_RETURN(h->dma_, vfio::DmaMapper::Create(h->container_, mem));
-  if (!overlap) {
-    MVM_RETURN_IF_ERROR(h->dma_->Finish());
-    const vfio::DmaMapper::Progress done = h->dma_->progress();
-    Message(absl::StrFormat("mapped %d MiB of guest RAM for DMA in %s",
-                            done.mapped >> 20,
-                            absl::FormatDuration(done.elapsed)));
-  }
   return h;
+}
+
+absl::Status VfioHost::MapEagerly() {
+  if (overlap_) return absl::OkStatus();
+  const bool before = dma_->result().has_value();
+  MVM_RETURN_IF_ERROR(dma_->Finish());
+  if (before) return absl::OkStatus();  // an earlier boot mapped it
+  const vfio::DmaMapper::Progress done = dma_->progress();
+  Message(absl::StrFormat("mapped %d MiB of guest RAM for DMA in %s",
+                          done.mapped >> 20,
+                          absl::FormatDuration(done.elapsed)));
+  return absl::OkStatus();
 }
 
 VfioHost::~VfioHost() {
@@ -83,7 +88,12 @@ Passthrough::RequestWatch::~RequestWatch() {
 
 absl::StatusOr<std::unique_ptr<Passthrough>> Passthrough::Create(
     const VfioHost& host, pci::PciRoot& root, const vfio_pci::Context& context,
-    OnRequest on_request) {
+    OnRequest on_request, const std::vector<uint8_t>& slots) {
+  if (slots.size() != host.devices().size()) {
+    return absl::InternalError(absl::StrFormat(
+        "%d slots reserved for %d passed-through devices", slots.size(),
+        host.devices().size()));
+  }
   std::unique_ptr<Passthrough> p(new Passthrough(host));
   vfio_pci::Context with_gate = context;
   if (host.overlapped()) {
@@ -100,7 +110,7 @@ absl::StatusOr<std::unique_ptr<Passthrough>> Passthrough::Create(
         vfio_pci::MakeVfioPciDevice(host.devices()[i], with_gate);
     if (!dev.ok()) return Annotate(dev.status(), address);
     auto vfio_dev = std::dynamic_pointer_cast<vfio_pci::VfioPciDevice>(*dev);
-    MVM_RETURN_IF_ERROR(root.AddDevice(*dev).status());
+    MVM_RETURN_IF_ERROR(root.AddDevice(*dev, slots[i]).status());
     p->devices_.push_back(std::move(vfio_dev));
   }
   return p;

@@ -28,12 +28,16 @@ namespace microvm {
 
 class VfioHost {
  public:
-  // Opens each device (a PCI address as sysfs names it), then maps guest RAM
-  // for DMA (IOVA = guest-physical address): all of it before returning, or
-  // with `overlap` on a thread of its own (DmaMapper) while the guest boots.
+  // Opens the container and each device (a PCI address as sysfs names it)
+  // and prepares the DMA mapping of guest RAM (IOVA = guest-physical
+  // address), mapping nothing yet.
   static absl::StatusOr<std::unique_ptr<VfioHost>> Open(
       const std::vector<std::string>& devices, const GuestMemory& mem,
       bool overlap);
+  // Without `overlap` (--dma_map=eager): maps all of guest RAM now. With it
+  // the mapping goes on a thread of its own (DmaMapper::Begin) while the
+  // guest boots, and this does nothing.
+  absl::Status MapEagerly();
   // Stops a mapping still under way first; the devices close before their
   // DMA mappings go, the mappings before the container.
   ~VfioHost();
@@ -65,10 +69,12 @@ class Passthrough {
   using OnRequest = std::function<void(const std::string& address)>;
 
   // Watches each of `host`'s devices' request interrupt (on_request) and
-  // adds them to `root` as vfio-pci devices. `host` must outlive this.
+  // adds them to `root` as vfio-pci devices, in `slots` (one per device, as
+  // PciRoot::ReserveSlot gave them). `host` must outlive this.
   static absl::StatusOr<std::unique_ptr<Passthrough>> Create(
       const VfioHost& host, pci::PciRoot& root,
-      const vfio_pci::Context& context, OnRequest on_request);
+      const vfio_pci::Context& context, OnRequest on_request,
+      const std::vector<uint8_t>& slots);
 
   // Interrupts off and a function reset for every device (VM reset and
   // teardown), so the next boot or VM gets the devices in a known state.

@@ -146,6 +146,15 @@ std::string FormatStatsTable(const VmStats& s, const std::string& when) {
                                  "%.3f s in all",
                                  d.gate_waits,
                                  absl::ToDoubleSeconds(d.gate_waited)));
+      if (d.devices_ready.has_value()) {
+        absl::StrAppend(
+            &text,
+            absl::StrFormat("; devices set up %.3f s after microvm started, "
+                            "PCI config access waited %d times, %.3f s",
+                            absl::ToDoubleSeconds(*d.devices_ready),
+                            d.config_waits,
+                            absl::ToDoubleSeconds(d.config_waited)));
+      }
     }
     line(text);
   }
@@ -203,7 +212,14 @@ std::string FormatStatsJson(const VmStats& s) {
                                  : std::string("null"),
                              ", \"gate_waits\": ", s.dma->gate_waits,
                              ", \"gate_wait_seconds\": ",
-                             Seconds(s.dma->gate_waited), "}")
+                             Seconds(s.dma->gate_waited),
+                             ", \"devices_ready_seconds\": ",
+                             s.dma->devices_ready.has_value()
+                                 ? Seconds(*s.dma->devices_ready)
+                                 : std::string("null"),
+                             ", \"config_waits\": ", s.dma->config_waits,
+                             ", \"config_wait_seconds\": ",
+                             Seconds(s.dma->config_waited), "}")
                        : std::string("null")));
   return absl::StrCat("{", absl::StrJoin(fields, ", "), "}\n");
 }

@@ -77,6 +77,12 @@ struct VmStats {
     // and how long they waited in all.
     int gate_waits = 0;
     absl::Duration gate_waited;
+    // --dma_map=overlap: the devices are set up while the guest runs; when
+    // that was done (after microvm started; unset before), and the guest's
+    // PCI config accesses that waited for it, and how long in all.
+    std::optional<absl::Duration> devices_ready;
+    int config_waits = 0;
+    absl::Duration config_waited;
   };
   std::optional<Dma> dma;
 

@@ -102,7 +102,8 @@ TEST(StatsTest, Json) {
       "\"dma\": {\"bytes\": 536870912, \"seconds\": 1.150000, "
       "\"total_bytes\": 536870912, \"mode\": \"eager\", "
       "\"finished_seconds\": null, \"gate_waits\": 0, "
-      "\"gate_wait_seconds\": 0.000000}}\n");
+      "\"gate_wait_seconds\": 0.000000, \"devices_ready_seconds\": null, "
+      "\"config_waits\": 0, \"config_wait_seconds\": 0.000000}}\n");
 }
 
 // --dma_map=overlap: the table says the mapping went on beside the guest,
@@ -121,7 +122,19 @@ TEST(StatsTest, BackgroundDma) {
   EXPECT_THAT(FormatStatsJson(s),
               HasSubstr("\"mode\": \"overlap\", \"finished_seconds\": "
                         "1.210000, \"gate_waits\": 1, \"gate_wait_seconds\": "
-                        "0.400000}"));
+                        "0.400000, \"devices_ready_seconds\": null"));
+  // The devices were set up while the guest ran; one config access waited.
+  s.dma->devices_ready = absl::Microseconds(95500);
+  s.dma->config_waits = 1;
+  s.dma->config_waited = absl::Milliseconds(3);
+  EXPECT_THAT(FormatStatsTable(s, "at exit"),
+              HasSubstr("0.400 s in all; devices set up 0.096 s after microvm "
+                        "started, PCI config access waited 1 times, 0.003 s\n"));
+  EXPECT_THAT(FormatStatsJson(s),
+              HasSubstr("\"devices_ready_seconds\": 0.095500, "
+                        "\"config_waits\": 1, \"config_wait_seconds\": "
+                        "0.003000}"));
+  s.dma->devices_ready.reset();
   s.dma->bytes = 128ull << 20;
   s.dma->finished.reset();
   EXPECT_THAT(FormatStatsTable(s, "on SIGUSR1"),

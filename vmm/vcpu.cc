@@ -138,6 +138,7 @@ void VcpuThread::Loop() {
   first_run_ns_.store(
       std::chrono::steady_clock::now().time_since_epoch().count(),
       std::memory_order_relaxed);
+  entering_.Notify();
   while (!stop_) {
     long r = vcpu_->Run();
     if (r < 0) {

@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "base/bus.h"
 #include "memory/guest_memory.h"
 #include "vmm/kvm/kvm.h"
@@ -59,6 +61,11 @@ class VcpuThread {
   std::vector<VmStats::Count> exit_counts() const;
   absl::Duration cpu_time() const;
   std::optional<std::chrono::steady_clock::time_point> first_run() const;
+  // Waits up to `timeout` for the thread to be about to enter the guest for
+  // the first time; false if it did not (or ended before).
+  bool WaitFirstRun(absl::Duration timeout) const {
+    return entering_.WaitForNotificationWithTimeout(timeout);
+  }
   // KVM's counters of the vCPU (VmStats::Vcpu::kvm); empty if KVM has none.
   std::vector<VmStats::Count> kvm_counts() const;
 
@@ -82,6 +89,7 @@ class VcpuThread {
   static constexpr size_t kExitReasons = 64;
   std::array<std::atomic<uint64_t>, kExitReasons> exits_{};
   std::atomic<int64_t> first_run_ns_{0};    // steady_clock; 0: not yet
+  absl::Notification entering_;             // first_run_ns_ is set
   std::atomic<int64_t> final_cpu_ns_{-1};   // set as the thread ends
   std::optional<int> affinity_;
 };

@@ -32,6 +32,7 @@
 #include "pci/pci_device.h"
 #include "pci/root_complex.h"
 #include "vmm/boot/loader.h"
+#include "vmm/boot_phases.h"
 #include "vmm/boot/mptable.h"
 #include "vmm/kvm/kvm.h"
 #include "vmm/irq_router.h"
@@ -72,21 +73,30 @@ uint32_t WithDeliveryMode(uint32_t lvt, uint32_t mode) {
 
 
 
-// Where a boot finds the process's VFIO host side (opened on first use).
-using VfioHostSource = std::function<absl::StatusOr<const VfioHost*>()>;
+// --boot_timer: the set-up's phase `name` ended now (no timer: nothing).
+void MarkPhase(BootPhases* phases, absl::string_view name) {
+  if (phases != nullptr) phases->Mark(name);
+}
+
+// Where a boot finds the process's VFIO host side (opened on the first boot,
+// which reports its set-up phases to `phases` when not null).
+using VfioHostSource =
+    std::function<absl::StatusOr<const VfioHost*>(BootPhases* phases)>;
 
 // One boot of the VM: a KVM VM with its vCPUs, buses, devices and event
 // loop, over guest memory and VFIO devices that outlive it (VmImpl below).
 class Machine final : public Vm {
  public:
   Machine(int boot, Kvm kvm, KvmVm vm, GuestMemory& mem,
-          std::unique_ptr<EpollLoop> loop, VfioHostSource vfio_host)
+          std::unique_ptr<EpollLoop> loop, VfioHostSource vfio_host,
+          std::unique_ptr<BootPhases> phases)
       : boot_(boot),
         kvm_(std::move(kvm)),
         vm_(std::move(vm)),
         mem_(mem),
         loop_(std::move(loop)),
-        vfio_host_(std::move(vfio_host)) {}
+        vfio_host_(std::move(vfio_host)),
+        phases_(std::move(phases)) {}
 
   ~Machine() override {
     // vCPU threads first: they use the buses, devices and memory below.
@@ -127,9 +137,14 @@ class Machine final : public Vm {
   // then ends with it however the VM ends), else kShutdownTimeout.
   void RequestShutdown(VmExit why);
   absl::Status SetUpPci(const VmConfig& config, const boot::BootInfo& boot);
+  // The passed-through devices into their reserved slots, then every BAR
+  // placed (see SetUpPci); phases (may be null) gets its steps.
+  absl::Status AttachVfio(BootPhases* phases);
   // --dma_map=overlap: the mapping's end on the event loop. A failure ends
   // the VM with it; success is reported once, by the boot it happens in.
   absl::Status WatchDmaMapping(const VfioHost& host);
+  // --boot_timer: the phase `name` of the set-up ended now.
+  void Mark(absl::string_view name) { MarkPhase(phases_.get(), name); }
 
   const int boot_;  // 1, then one more per restart (VmImpl)
   Kvm kvm_;
@@ -138,14 +153,25 @@ class Machine final : public Vm {
   std::unique_ptr<Memslots> memslots_;
   std::unique_ptr<EpollLoop> loop_;
   VfioHostSource vfio_host_;
+  // --boot_timer only: the set-up's phases, reported as the vCPUs start.
+  std::unique_ptr<BootPhases> phases_;
   std::unique_ptr<IrqRouter> irqs_;
   Bus pio_{"PIO"};
   Bus mmio_{"MMIO"};
   // After the buses and the interrupt router: it unregisters from the first
   // and its devices hold vectors of the second.
   // The devices' watches and references; the root owns the devices.
+  // Set by AttachVfio (on Run()'s thread while the vCPUs run, with
+  // --dma_map=overlap) under mu_; never reset before the destructor.
   std::unique_ptr<Passthrough> passthrough_;
   std::unique_ptr<pci::PciRoot> pci_;
+  // SetUpPci's, for AttachVfio.
+  pci::BarWindows bar_windows_;
+  std::vector<uint8_t> vfio_slots_;
+  bool vfio_intx_userspace_ = false;
+  bool vfio_mmap_ = true;
+  // AttachVfio still to run, in Run() (config access held meanwhile).
+  bool attach_pending_ = false;
   uint32_t phys_bits_ = 36;
   std::unique_ptr<LegacyDevices> devices_;
   UniqueFd signal_fd_;
@@ -166,6 +192,9 @@ class Machine final : public Vm {
 
   absl::Mutex mu_;
   std::optional<absl::StatusOr<VmExit>> result_ ABSL_GUARDED_BY(mu_);
+  // The passed-through devices were attached while the guest ran (Run).
+  std::optional<std::chrono::steady_clock::time_point> devices_ready_
+      ABSL_GUARDED_BY(mu_);
 };
 
 absl::Status Machine::SetUpVcpu(KvmVcpu& vcpu, uint32_t index, uint32_t count,
@@ -197,6 +226,14 @@ absl::Status Machine::SetUpVcpu(KvmVcpu& vcpu, uint32_t index, uint32_t count,
 // The root complex, its devices with firmware-style BAR placement, then the
 // tables that describe it all to the guest: ACPI (_PRT, _CRS windows, MCFG)
 // for Linux and MP-table interrupt entries for guests without ACPI.
+//
+// Passed-through devices get their slots reserved here (the tables route
+// them) and are attached by AttachVfio: now with --dma_map=eager, else after
+// the vCPUs started (Run), while the guest boots, with the guest's config
+// accesses held until they are complete. Opening a VFIO device and setting
+// it up is milliseconds of host kernel work that the guest's first
+// instruction need not wait for: the guest looks at PCI only in its PCI
+// scan, long after.
 absl::Status Machine::SetUpPci(const VmConfig& config,
                               const boot::BootInfo& boot) {
   MVM_ASSIGN_OR_RETURN(pci_, pci::PciRoot::Create(pio_, mmio_, *irqs_));
@@ -204,41 +241,20 @@ absl::Status Machine::SetUpPci(const VmConfig& config,
     MVM_ASSIGN_OR_RETURN(std::shared_ptr<pci::PciDevice> device, make(*irqs_));
     MVM_RETURN_IF_ERROR(pci_->AddDevice(std::move(device)).status());
   }
-  if (!config.vfio_devices.empty()) {
-    vfio_pci::Context context{*irqs_, *memslots_, *loop_};
-    if (config.vfio_intx_userspace) {
-      context.intx_mode = vfio_pci::IntxMode::kUserspace;
-    }
-    context.mmap_bars = config.vfio_mmap;
-    // The host wants a device back: end the VM, whose teardown turns the
-    // device's interrupts off and closes its fds, which lets the host's
-    // unbind finish. (Its function reset fails on this path, quietly: the
-    // unbind holds the device lock, so pci_try_reset_function gives up.)
-    auto on_request = [this](const std::string& address) {
-      // vfio-pci repeats the request every 10 s while the unbind waits:
-      // the first one started the shutdown, whose timer ends the VM.
-      if (device_requested_) return;
-      Message(absl::StrFormat(
-          "the host is taking PCI device %s back (it is being unbound from "
-          "vfio-pci): %s",
-          address,
-          shutdown_timeout_s_ > 0
-              ? absl::StrFormat("pressing the guest's power button; the VM "
-                                "ends and releases the device when the guest "
-                                "is off or after %d s",
-                                shutdown_timeout_s_)
-              : "stopping the VM and releasing the device"));
-      RequestShutdown(VmExit::kDeviceRequested);
-    };
-    MVM_ASSIGN_OR_RETURN(const VfioHost* host, vfio_host_());
-    MVM_ASSIGN_OR_RETURN(passthrough_, Passthrough::Create(*host, *pci_, context,
-                                                           on_request));
-    if (host->overlapped()) MVM_RETURN_IF_ERROR(WatchDmaMapping(*host));
+  for (const std::string& address : config.vfio_devices) {
+    // What a user gets wrong (no such device, not bound to vfio-pci, no
+    // IOMMU group) is refused now, before the guest runs, even when the
+    // device is opened after the vCPUs started.
+    MVM_RETURN_IF_ERROR(vfio::CheckPciDevice(vfio::Paths(), address));
+    MVM_ASSIGN_OR_RETURN(uint8_t slot, pci_->ReserveSlot());
+    vfio_slots_.push_back(slot);
   }
+  vfio_intx_userspace_ = config.vfio_intx_userspace;
+  vfio_mmap_ = config.vfio_mmap;
   // The 64-bit window starts at the first 1 GiB boundary above RAM (and
   // above 4 GiB) and is as large as the guest's physical address width
   // allows, up to kMmio64MaxSize.
-  pci::BarWindows windows;
+  pci::BarWindows& windows = bar_windows_;
   windows.mmio64_base = std::max<uint64_t>(mem_.end(), layout::kHighRamStart);
   windows.mmio64_base = (windows.mmio64_base + layout::kGiB - 1) &
                         ~(layout::kGiB - 1);
@@ -247,7 +263,15 @@ absl::Status Machine::SetUpPci(const VmConfig& config,
       limit > windows.mmio64_base
           ? std::min(kMmio64MaxSize, limit - windows.mmio64_base)
           : 0;
-  MVM_RETURN_IF_ERROR(pci_->AssignBars(windows));
+  if (vfio_slots_.empty()) {
+    MVM_RETURN_IF_ERROR(pci_->AssignBars(windows));
+    Mark("PCI BARs");
+  } else if (!config.dma_map_overlap) {
+    MVM_RETURN_IF_ERROR(AttachVfio(phases_.get()));
+  } else {
+    pci_->HoldConfigAccess();
+    attach_pending_ = true;
+  }
 
   std::vector<pci::IntxRoute> intx = pci_->intx_routes();
   boot::MpTableConfig mp;
@@ -264,6 +288,53 @@ absl::Status Machine::SetUpPci(const VmConfig& config,
   MVM_RETURN_IF_ERROR(boot::WriteMpTable(mem_, mp));
   MVM_ASSIGN_OR_RETURN(uint64_t rsdp, acpi::WriteAcpiTables(mem_, acpi_config));
   return acpi::SetRsdpInZeroPage(mem_, boot.zero_page_gpa, rsdp);
+}
+
+absl::Status Machine::AttachVfio(BootPhases* phases) {
+  vfio_pci::Context context{*irqs_, *memslots_, *loop_};
+  if (vfio_intx_userspace_) context.intx_mode = vfio_pci::IntxMode::kUserspace;
+  context.mmap_bars = vfio_mmap_;
+  // The host wants a device back: end the VM, whose teardown turns the
+  // device's interrupts off and closes its fds, which lets the host's
+  // unbind finish. (Its function reset fails on this path, quietly: the
+  // unbind holds the device lock, so pci_try_reset_function gives up.)
+  auto on_request = [this](const std::string& address) {
+    // vfio-pci repeats the request every 10 s while the unbind waits:
+    // the first one started the shutdown, whose timer ends the VM.
+    if (device_requested_) return;
+    Message(absl::StrFormat(
+        "the host is taking PCI device %s back (it is being unbound from "
+        "vfio-pci): %s",
+        address,
+        shutdown_timeout_s_ > 0
+            ? absl::StrFormat("pressing the guest's power button; the VM "
+                              "ends and releases the device when the guest "
+                              "is off or after %d s",
+                              shutdown_timeout_s_)
+            : "stopping the VM and releasing the device"));
+    RequestShutdown(VmExit::kDeviceRequested);
+  };
+  MVM_ASSIGN_OR_RETURN(const VfioHost* host, vfio_host_(phases));
+  // --dma_map=overlap: the pinning starts now, beside the guest (a no-op
+  // after the first boot).
+  if (host->overlapped()) host->dma().Begin();
+  MVM_ASSIGN_OR_RETURN(
+      std::unique_ptr<Passthrough> passthrough,
+      Passthrough::Create(*host, *pci_, context, on_request, vfio_slots_));
+  bool ended = false;
+  {
+    absl::MutexLock lock(&mu_);
+    passthrough_ = std::move(passthrough);
+    ended = result_.has_value();
+  }
+  // The VM ended while the devices were set up (End() saw no gate to
+  // close): a vCPU must not wait at this one.
+  if (ended && passthrough_->gate() != nullptr) passthrough_->gate()->Close();
+  if (host->overlapped()) MVM_RETURN_IF_ERROR(WatchDmaMapping(*host));
+  MarkPhase(phases, "VFIO devices");
+  MVM_RETURN_IF_ERROR(pci_->AssignBars(bar_windows_));
+  MarkPhase(phases, "PCI BARs");
+  return absl::OkStatus();
 }
 
 absl::Status Machine::WatchDmaMapping(const VfioHost& host) {
@@ -383,8 +454,10 @@ absl::Status Machine::Build(const VmConfig& config,
   memslots_ = std::make_unique<Memslots>(
       vm_, static_cast<uint32_t>(kvm_.CheckExtension(KVM_CAP_NR_MEMSLOTS)));
   MVM_RETURN_IF_ERROR(memslots_->MapRam(mem_));
+  Mark("platform and memslots");
   // After the memslots: passed-through BARs become memslots of their own.
   MVM_RETURN_IF_ERROR(SetUpPci(config, boot));
+  Mark("ACPI and MP tables");
 
   LegacyDevices::Options dev;
   dev.console_out_fd = config.console_out_fd;
@@ -405,6 +478,7 @@ absl::Status Machine::Build(const VmConfig& config,
             }),
         "boot timer"));
   }
+  Mark("devices");
 
   MVM_RETURN_IF_ERROR(VcpuThread::InstallKickHandler());
   for (int i = 0; i < config.cpus; ++i) {
@@ -419,6 +493,7 @@ absl::Status Machine::Build(const VmConfig& config,
       vcpus_.back()->set_affinity(pin->second);
     }
   }
+  Mark("vCPUs");
   return absl::OkStatus();
 }
 
@@ -478,10 +553,17 @@ VmStats Machine::Stats() {
     s.line_raises = irqs_->line_raises();
     s.msi_triggers = irqs_->msi_triggers();
   }
-  if (passthrough_ != nullptr) {
+  Passthrough* passthrough = nullptr;
+  std::optional<std::chrono::steady_clock::time_point> devices_ready;
+  {
+    absl::MutexLock lock(&mu_);
+    passthrough = passthrough_.get();
+    devices_ready = devices_ready_;
+  }
+  if (passthrough != nullptr) {
     // A passed-through device's bus ranges are its traps (vfio_pci: "vfio
     // ADDRESS BAR n" / "ROM"); what is mapped into the guest never exits.
-    const VfioHost& host = passthrough_->host();
+    const VfioHost& host = passthrough->host();
     for (const std::string& address : host.addresses()) {
       VmStats::Passthrough p{address};
       const std::string prefix = absl::StrCat("vfio ", address, " ");
@@ -501,43 +583,77 @@ VmStats Machine::Stats() {
     if (dma.finished.has_value()) {
       d.finished = absl::FromChrono(*dma.finished - start_);
     }
-    if (const vfio::DmaMapper::Gate* gate = passthrough_->gate()) {
+    if (const vfio::DmaMapper::Gate* gate = passthrough->gate()) {
       d.gate_waits = gate->waits();
       d.gate_waited = gate->waited();
+    }
+    if (devices_ready.has_value()) {
+      d.devices_ready = absl::FromChrono(*devices_ready - start_);
+      const pci::PciRoot::HoldCounts held = pci_->hold_counts();
+      d.config_waits = held.waits;
+      d.config_waited = held.waited;
     }
   }
   return s;
 }
 
 void Machine::End(absl::StatusOr<VmExit> result) {
+  Passthrough* passthrough = nullptr;
   {
     absl::MutexLock lock(&mu_);
     if (result_.has_value()) return;
     result_ = std::move(result);
+    passthrough = passthrough_.get();
   }
   // Stop every vCPU now, so that none re-enters the guest after it asked to
   // power off or reset (the asking vCPU returns from its exit handler into a
   // stopped loop); one waiting for the DMA mapping at Bus Master Enable
-  // returns too, its write held back.
+  // returns too, its write held back, and one whose config access waits for
+  // the passed-through devices goes on (to a device that may be missing).
   for (auto& v : vcpus_) v->Stop();
-  if (passthrough_ != nullptr && passthrough_->gate() != nullptr) {
-    passthrough_->gate()->Close();
+  if (passthrough != nullptr && passthrough->gate() != nullptr) {
+    passthrough->gate()->Close();
   }
+  if (pci_ != nullptr) pci_->ReleaseConfigAccess();
   loop_->Stop(0);
 }
 
 absl::StatusOr<VmExit> Machine::Run() {
   if (boot_timer_start_.has_value()) {
+    if (phases_ != nullptr) {
+      Message(absl::StrCat("boot timer: ", phases_->Describe()));
+    }
     Message(absl::StrFormat(
         "boot timer: vCPUs start at %.3f ms after microvm started",
         absl::ToDoubleMilliseconds(absl::FromChrono(BootTimer::Clock::now() -
                                                     *boot_timer_start_))));
   }
   for (auto& v : vcpus_) v->Start();
-  // --dma_map=overlap: the pinning starts with the guest, after its vCPU
-  // threads (a no-op after the first boot).
-  if (passthrough_ != nullptr && passthrough_->host().overlapped()) {
-    passthrough_->host().dma().Begin();
+  if (attach_pending_) {
+    attach_pending_ = false;
+    // The guest first: on a host with one free CPU the set-up below would
+    // otherwise run before the vCPU thread gets to the guest. Bounded: a
+    // vCPU that fails to start ends the VM on its own.
+    if (!vcpus_.empty()) (void)vcpus_[0]->WaitFirstRun(absl::Seconds(1));
+    auto phases = boot_timer_start_.has_value()
+                      ? std::make_unique<BootPhases>(BootTimer::Clock::now())
+                      : nullptr;
+    absl::Status attached = AttachVfio(phases.get());
+    pci_->ReleaseConfigAccess();
+    if (!attached.ok()) {
+      End(attached);
+    } else {
+      absl::MutexLock lock(&mu_);
+      devices_ready_ = std::chrono::steady_clock::now();
+    }
+    if (attached.ok() && phases != nullptr) {
+      Message(absl::StrFormat(
+          "boot timer: passed-through devices ready at %.3f ms after microvm "
+          "started, while the guest ran (%s)",
+          absl::ToDoubleMilliseconds(absl::FromChrono(
+              BootTimer::Clock::now() - *boot_timer_start_)),
+          phases->Describe()));
+    }
   }
   // After the vCPU threads exist: they inherit their creator's CPU mask, and
   // an unpinned vCPU must keep the whole of it.
@@ -561,10 +677,9 @@ absl::StatusOr<VmExit> Machine::Run() {
 // into guest memory first (a bad kernel, initrd or command line is reported
 // before KVM is even opened, so those errors are the same on every host),
 // then a new KVM VM around that memory.
-absl::StatusOr<std::unique_ptr<Machine>> Boot(int number,
-                                              const VmConfig& config,
-                                              GuestMemory& mem,
-                                              VfioHostSource vfio_host) {
+absl::StatusOr<std::unique_ptr<Machine>> Boot(
+    int number, const VmConfig& config, GuestMemory& mem,
+    VfioHostSource vfio_host, std::unique_ptr<BootPhases> phases) {
   // Low memory as firmware leaves it on every boot: the boot tables, zero
   // page and command line below are written over zeros, never over what an
   // earlier boot's guest left there.
@@ -576,14 +691,17 @@ absl::StatusOr<std::unique_ptr<Machine>> Boot(int number,
   load.cmdline = config.cmdline;
   load.cpus = config.cpus;
   MVM_ASSIGN_OR_RETURN(boot::BootInfo boot, boot::LoadKernel(mem, load));
+  MarkPhase(phases.get(), "kernel and initrd");
   MVM_RETURN_IF_ERROR(x86::WriteBootTables(mem));
+  MarkPhase(phases.get(), "boot tables");
 
   MVM_ASSIGN_OR_RETURN(Kvm kvm, Kvm::Open(config.kvm_device));
   MVM_ASSIGN_OR_RETURN(KvmVm vm, KvmVm::Create(kvm));
   MVM_ASSIGN_OR_RETURN(std::unique_ptr<EpollLoop> loop, EpollLoop::Create());
-  auto machine =
-      std::make_unique<Machine>(number, std::move(kvm), std::move(vm), mem,
-                                std::move(loop), std::move(vfio_host));
+  MarkPhase(phases.get(), "KVM VM");
+  auto machine = std::make_unique<Machine>(
+      number, std::move(kvm), std::move(vm), mem, std::move(loop),
+      std::move(vfio_host), std::move(phases));
   MVM_RETURN_IF_ERROR(machine->Build(config, boot));
   return machine;
 }
@@ -596,14 +714,18 @@ absl::StatusOr<std::unique_ptr<Machine>> Boot(int number,
 // initrd loaded again; the DMA mappings stay.
 class VmImpl final : public Vm {
  public:
-  VmImpl(const VmConfig& config, GuestMemory mem)
-      : config_(config), mem_(std::move(mem)) {
+  VmImpl(const VmConfig& config, GuestMemory mem,
+         std::unique_ptr<BootPhases> first_phases)
+      : config_(config),
+        first_phases_(std::move(first_phases)),
+        mem_(std::move(mem)) {
     CPU_ZERO(&start_mask_);
     (void)::sched_getaffinity(0, sizeof(start_mask_), &start_mask_);
   }
 
   absl::Status FirstBoot() {
-    MVM_ASSIGN_OR_RETURN(machine_, Boot(1, config_, mem_, VfioSource()));
+    MVM_ASSIGN_OR_RETURN(machine_, Boot(1, config_, mem_, VfioSource(),
+                                        std::move(first_phases_)));
     return absl::OkStatus();
   }
 
@@ -626,10 +748,14 @@ class VmImpl final : public Vm {
 
  private:
   VfioHostSource VfioSource() {
-    return [this]() -> absl::StatusOr<const VfioHost*> {
-      if (vfio_ == nullptr) {
-        MVM_ASSIGN_OR_RETURN(vfio_, VfioHost::Open(config_.vfio_devices, mem_,
-                                                    config_.dma_map_overlap));
+    return [this](BootPhases* phases) -> absl::StatusOr<const VfioHost*> {
+      if (vfio_ != nullptr) return vfio_.get();
+      MVM_ASSIGN_OR_RETURN(vfio_, VfioHost::Open(config_.vfio_devices, mem_,
+                                                  config_.dma_map_overlap));
+      MarkPhase(phases, "VFIO open");
+      MVM_RETURN_IF_ERROR(vfio_->MapEagerly());
+      if (!config_.dma_map_overlap) {
+        MarkPhase(phases, "DMA map (--dma_map=eager)");
       }
       return vfio_.get();
     };
@@ -644,6 +770,8 @@ class VmImpl final : public Vm {
   }
 
   const VmConfig config_;
+  // --boot_timer: the first boot's phases, from main() on.
+  std::unique_ptr<BootPhases> first_phases_;
   // Run()'s thread's CPUs before the first boot: a boot pins that thread to
   // --cpu_affinity's loop CPU, and the next boot must start from the whole
   // mask (its checks and its unpinned vCPU threads inherit it).
@@ -651,6 +779,7 @@ class VmImpl final : public Vm {
   GuestMemory mem_;
   // After the memory: unmapped for DMA before it goes.
   std::unique_ptr<VfioHost> vfio_;
+
   absl::Mutex mu_;
   // The current boot; null only while the next one is built. Replaced on
   // Run()'s thread under mu_, so Stop() from any thread reaches it.
@@ -684,7 +813,10 @@ absl::StatusOr<VmExit> VmImpl::Run() {
     (void)::sched_setaffinity(0, sizeof(start_mask_), &start_mask_);
     const int boot = last_stats_.boots + 1;  // Run()'s thread alone writes it
     absl::StatusOr<std::unique_ptr<Machine>> next =
-        Boot(boot, config_, mem_, VfioSource());
+        Boot(boot, config_, mem_, VfioSource(),
+             config_.boot_timer_start.has_value()
+                 ? std::make_unique<BootPhases>(BootPhases::Clock::now())
+                 : nullptr);
     if (!next.ok()) {
       return Annotate(next.status(), absl::StrCat("booting again after the "
                                                   "guest's reset (boot ",
@@ -699,9 +831,15 @@ absl::StatusOr<VmExit> VmImpl::Run() {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Vm>> Vm::Create(const VmConfig& config) {
+  std::unique_ptr<BootPhases> phases;
+  if (config.boot_timer_start.has_value()) {
+    phases = std::make_unique<BootPhases>(*config.boot_timer_start);
+  }
+  MarkPhase(phases.get(), "flags");
   MVM_ASSIGN_OR_RETURN(GuestMemory mem,
                        GuestMemory::Create(config.mem_bytes, config.hugepages));
-  auto vm = std::make_unique<VmImpl>(config, std::move(mem));
+  MarkPhase(phases.get(), "guest memory");
+  auto vm = std::make_unique<VmImpl>(config, std::move(mem), std::move(phases));
   MVM_RETURN_IF_ERROR(vm->FirstBoot());
   return vm;
 }

@@ -106,6 +106,12 @@ absl::StatusOr<std::shared_ptr<Group>> Container::AttachGroup(
   return group;
 }
 
+absl::Status CheckPciDevice(const Paths& paths, absl::string_view pci_address) {
+  MVM_ASSIGN_OR_RETURN(std::string address, NormalizePciAddress(pci_address));
+  MVM_RETURN_IF_ERROR(IommuGroupOf(paths.sysfs, address).status());
+  return CheckBoundToVfioPci(paths.sysfs, address);
+}
+
 absl::StatusOr<std::unique_ptr<Device>> Container::OpenPciDevice(
     absl::string_view pci_address) {
   MVM_ASSIGN_OR_RETURN(std::string address, NormalizePciAddress(pci_address));

@@ -37,6 +37,11 @@ struct Paths {
   std::string dev = "/dev/vfio";  // holds "vfio" and one node per group
 };
 
+// The checks OpenPciDevice starts with, through sysfs alone (no VFIO node is
+// opened): the device exists, has an IOMMU group and is bound to vfio-pci.
+// The user errors a VMM can report before its guest runs, each one line.
+absl::Status CheckPciDevice(const Paths& paths, absl::string_view pci_address);
+
 class Container : public std::enable_shared_from_this<Container> {
  public:
   // Opens <dev>/vfio, checks the API version and picks the type1 IOMMU

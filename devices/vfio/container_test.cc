@@ -267,6 +267,24 @@ TEST_F(ContainerTest, UnboundDeviceNeverOpensTheGroup) {
   EXPECT_EQ(Count("VFIO_GROUP_GET_STATUS"), 0);
 }
 
+// The sysfs-only check a VMM runs before its guest starts: the same
+// one-line errors as OpenPciDevice, and no VFIO node touched.
+TEST_F(ContainerTest, CheckPciDeviceReadsOnlySysfs) {
+  AddDevice("0000:01:00.0", 5);
+  AddDevice("0000:02:00.0", 6, "nvme");
+  EXPECT_TRUE(CheckPciDevice(paths_, "01:00.0").ok());
+  absl::Status bound = CheckPciDevice(paths_, "0000:02:00.0");
+  EXPECT_TRUE(absl::IsFailedPrecondition(bound));
+  EXPECT_THAT(std::string(bound.message()),
+              HasSubstr("is bound to nvme, not vfio-pci"));
+  absl::Status missing = CheckPciDevice(paths_, "0000:03:00.0");
+  EXPECT_TRUE(absl::IsNotFound(missing));
+  EXPECT_THAT(std::string(missing.message()), HasSubstr("lspci -D"));
+  EXPECT_TRUE(absl::IsInvalidArgument(CheckPciDevice(paths_, "bogus")));
+  EXPECT_EQ(Count("VFIO_GROUP_GET_STATUS"), 0);
+  EXPECT_EQ(Count("VFIO_GET_API_VERSION"), 0);
+}
+
 TEST_F(ContainerTest, MissingGroupNodeIsExplained) {
   AddDevice("0000:01:00.0", 5);
   fs::remove(root_ / "dev/5");

@@ -285,7 +285,7 @@ std::vector<Case> Cases() {
                          c.vfio_devices.push_back("0000:ff:1f.7");
                        },
                    .expect_error = true,
-                   .error_part = "VFIO"});
+                   .error_part = "no PCI device 0000:ff:1f.7"});
   return cases;
 }
 

@@ -50,6 +50,10 @@ bo_boot() {
     return 1
   fi
   [ "${3:-}" = warm ] && return 0
+  # Where the time to the first instruction went (--boot_timer's set-up
+  # phases), one line per boot.
+  setup=$(sed -n 's/.*microvm: boot timer: set-up: //p' "${INNER_LOG}" | head -n 1)
+  echo "lab: bench_dma_overlap $1 $2 MiB: first instruction ${first} ms; set-up: ${setup}"
   echo "${first}" >>"${WORK}/bo-$1-$2.first"
   echo "${INNER_BOOT_TIMER_MS}" >>"${WORK}/bo-$1-$2.init"
   # eager: how long the pinning took (before the first instruction);
