@@ -38,6 +38,7 @@
 #include "vmm/irq_router.h"
 #include "vmm/legacy_devices.h"
 #include "vmm/memslots.h"
+#include "devices/vfio/memlock.h"
 #include "vmm/passthrough.h"
 #include "vmm/platform.h"
 #include "vmm/vcpu.h"
@@ -240,6 +241,15 @@ absl::Status Machine::SetUpPci(const VmConfig& config,
   for (const PciDeviceFactory& make : config.pci_devices) {
     MVM_ASSIGN_OR_RETURN(std::shared_ptr<pci::PciDevice> device, make(*irqs_));
     MVM_RETURN_IF_ERROR(pci_->AddDevice(std::move(device)).status());
+  }
+  if (!config.vfio_devices.empty()) {
+    // VFIO pins all of guest RAM: a locked-memory limit too small for it is
+    // refused before anything is mapped.
+    uint64_t ram = 0;
+    for (const MemoryRegion& region : mem_.regions()) ram += region.size;
+    MVM_ASSIGN_OR_RETURN(const vfio::LockedMemoryRights rights,
+                         vfio::CurrentLockedMemoryRights());
+    MVM_RETURN_IF_ERROR(vfio::CheckLockedMemory(ram, rights));
   }
   for (const std::string& address : config.vfio_devices) {
     // What a user gets wrong (no such device, not bound to vfio-pci, no
@@ -635,18 +645,25 @@ absl::StatusOr<VmExit> Machine::Run() {
     // otherwise run before the vCPU thread gets to the guest. Bounded: a
     // vCPU that fails to start ends the VM on its own.
     if (!vcpus_.empty()) (void)vcpus_[0]->WaitFirstRun(absl::Seconds(1));
+    bool ended = false;
+    {
+      absl::MutexLock lock(&mu_);
+      ended = result_.has_value();
+    }
     auto phases = boot_timer_start_.has_value()
                       ? std::make_unique<BootPhases>(BootTimer::Clock::now())
                       : nullptr;
-    absl::Status attached = AttachVfio(phases.get());
+    // A VM that already ended (a vCPU failed to start, the guest powered
+    // off at once) opens no device and pins nothing.
+    absl::Status attached = ended ? absl::OkStatus() : AttachVfio(phases.get());
     pci_->ReleaseConfigAccess();
     if (!attached.ok()) {
       End(attached);
-    } else {
+    } else if (!ended) {
       absl::MutexLock lock(&mu_);
       devices_ready_ = std::chrono::steady_clock::now();
     }
-    if (attached.ok() && phases != nullptr) {
+    if (attached.ok() && !ended && phases != nullptr) {
       Message(absl::StrFormat(
           "boot timer: passed-through devices ready at %.3f ms after microvm "
           "started, while the guest ran (%s)",
