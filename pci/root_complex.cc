@@ -55,10 +55,13 @@ class PciRoot::ConfigPorts final : public BusDevice {
       std::memcpy(data.data(), &value, 4);
       return;
     }
-    root_->AwaitAccess();
+    // Only config cycles wait (see HoldConfigAccess): not the rest of
+    // 0xCF8-0xCFB (Linux probes 0xCFB bytewise). The address is decoded
+    // first: guests serialize CF8/CFC pairs (Linux's pci_config_lock).
     PciAddress address;
     uint32_t reg = 0;
-    if (DataAccess(offset, data.size(), &address, &reg)) {
+    if (DataAccess(offset, data.size(), &address, &reg) &&
+        root_->AwaitAccess()) {
       root_->ReadLocked(address, reg, data);
     }
   }
@@ -74,12 +77,11 @@ class PciRoot::ConfigPorts final : public BusDevice {
         root_->config_address_ = value & kConfigAddressMask;
         return;
       }
-      root_->AwaitAccess();
       if (!DataAccess(offset, data.size(), &address, &reg)) return;
     }
     // The function CONFIG_ADDRESS named when the access came, even if
     // another vCPU rewrites it meanwhile (guests serialize CF8/CFC pairs
-    // themselves; Linux's pci_config_lock).
+    // themselves; Linux's pci_config_lock). ConfigWrite waits while held.
     root_->ConfigWrite(address, reg, data);
   }
 
@@ -214,13 +216,19 @@ absl::StatusOr<PciAddress> PciRoot::AddDevice(std::shared_ptr<PciDevice> device,
   return PciAddress{0, *slot, 0};
 }
 
-absl::StatusOr<uint8_t> PciRoot::ReserveSlot() {
+absl::StatusOr<uint8_t> PciRoot::ReserveSlot(std::optional<uint8_t> pin) {
+  if (pin.has_value() && *pin > 4) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "PCI root: INTx pin %u to reserve; it must be 0 (none) or 1-4", *pin));
+  }
   absl::MutexLock lock(&mu_);
   for (uint8_t s = 1; s < kSlots; ++s) {
     if (slots_[s].device != nullptr || slots_[s].reserved) continue;
     slots_[s].reserved = true;
-    for (uint8_t pin = 0; pin < 4; ++pin) {
-      routes_.push_back(IntxRoute{s, pin, IntxGsi(s, pin)});
+    for (uint8_t p = 0; p < 4; ++p) {
+      if (!pin.has_value() || *pin == p + 1) {
+        routes_.push_back(IntxRoute{s, p, IntxGsi(s, p)});
+      }
     }
     return s;
   }
@@ -238,19 +246,27 @@ void PciRoot::ReleaseConfigAccess() {
   held_ = false;
 }
 
+void PciRoot::AbortConfigAccess() {
+  absl::MutexLock lock(&mu_);
+  aborted_ = true;
+  held_ = false;
+}
+
 PciRoot::HoldCounts PciRoot::hold_counts() const {
   absl::MutexLock lock(&mu_);
   return hold_counts_;
 }
 
-void PciRoot::AwaitAccess() {
-  if (!held_) return;
-  // Counted as the wait begins: a test can see that a vCPU waits.
-  ++hold_counts_.waits;
-  const absl::Time start = absl::Now();
-  mu_.Await(absl::Condition(
-      +[](bool* held) { return !*held; }, &held_));
-  hold_counts_.waited += absl::Now() - start;
+bool PciRoot::AwaitAccess() {
+  if (held_) {
+    // Counted as the wait begins: a test can see that a vCPU waits.
+    ++hold_counts_.waits;
+    const absl::Time start = absl::Now();
+    mu_.Await(absl::Condition(
+        +[](bool* held) { return !*held; }, &held_));
+    hold_counts_.waited += absl::Now() - start;
+  }
+  return !aborted_;
 }
 
 absl::Status PciRoot::PutDevice(uint8_t slot,
@@ -311,7 +327,10 @@ PciDevice* PciRoot::Find(const PciAddress& address) {
 void PciRoot::ConfigRead(const PciAddress& address, uint32_t reg,
                          absl::Span<uint8_t> data) {
   absl::MutexLock lock(&mu_);
-  AwaitAccess();
+  if (!AwaitAccess()) {
+    std::fill(data.begin(), data.end(), 0xff);
+    return;
+  }
   ReadLocked(address, reg, data);
 }
 
@@ -320,7 +339,7 @@ void PciRoot::ConfigWrite(const PciAddress& address, uint32_t reg,
   PciDevice* device = nullptr;
   {
     absl::MutexLock lock(&mu_);
-    AwaitAccess();
+    if (!AwaitAccess()) return;
     device = Find(address);
   }
   // Devices are never removed, so the pointer stays good unlocked.
@@ -328,6 +347,7 @@ void PciRoot::ConfigWrite(const PciAddress& address, uint32_t reg,
     device->BeforeConfigWrite(reg, data);
   }
   absl::MutexLock lock(&mu_);
+  if (aborted_) return;  // the VM ended while the write waited at a gate
   WriteLocked(address, reg, data).IgnoreError();  // logged
 }
 

@@ -94,18 +94,24 @@ class PciRoot {
   absl::Status AssignBars(const BarWindows& windows);
 
   // Keeps the lowest free slot for a device added later (AddDevice with
-  // that slot), and routes all four of its INTx pins now: the boot tables
-  // that describe the routing are written before the device exists.
-  absl::StatusOr<uint8_t> ReserveSlot();
+  // that slot), and routes its INTx pin now (1-4 INTA-INTD; 0 none; nullopt,
+  // not known: all four): the boot tables that describe the routing are
+  // written before the device exists.
+  absl::StatusOr<uint8_t> ReserveSlot(std::optional<uint8_t> pin);
 
   // Late devices: after HoldConfigAccess(), every config access from the
   // guest waits (its vCPU blocks) until ReleaseConfigAccess(), so devices
   // added and BARs assigned meanwhile (on another thread, while the guest
-  // boots) are complete when the guest first looks. Guests do not touch
-  // config space before their PCI scan, so normally nothing waits. The
-  // CF8 latch itself never waits.
+  // boots) are complete when the guest first looks. Guests touch config
+  // space late in their boot (Linux: early quirks in setup_arch, then the
+  // PCI scan), so a guest seldom waits. Only config cycles wait: not the
+  // CF8 latch or other accesses to 0xCF8-0xCFB.
   void HoldConfigAccess() ABSL_LOCKS_EXCLUDED(mu_);
   void ReleaseConfigAccess() ABSL_LOCKS_EXCLUDED(mu_);
+  // The VM ends: from now on, and for accesses waiting now, config space
+  // reads all-ones and ignores writes (no device is touched: one may be
+  // half set up). For good: a later ReleaseConfigAccess does not undo it.
+  void AbortConfigAccess() ABSL_LOCKS_EXCLUDED(mu_);
   struct HoldCounts {
     int waits = 0;  // config accesses that waited (counted as they begin)
     absl::Duration waited;  // their total wait
@@ -150,8 +156,9 @@ class PciRoot {
           const Options& options);
 
   PciDevice* Find(const PciAddress& address) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Waits while config access is held (see HoldConfigAccess).
-  void AwaitAccess() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Waits while config access is held (see HoldConfigAccess); false when
+  // the access must not reach a device (AbortConfigAccess).
+  bool AwaitAccess() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReadLocked(const PciAddress& address, uint32_t reg,
                   absl::Span<uint8_t> data) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Returns the first failure to map a BAR (also logged), for AssignBars.
@@ -185,6 +192,7 @@ class PciRoot {
       ABSL_GUARDED_BY(mu_);
   std::vector<IntxRoute> routes_ ABSL_GUARDED_BY(mu_);
   bool held_ ABSL_GUARDED_BY(mu_) = false;
+  bool aborted_ ABSL_GUARDED_BY(mu_) = false;
   HoldCounts hold_counts_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -281,7 +281,7 @@ TEST_F(PciRootTest, AddDeviceSlotsAndIntx) {
 // repeated.
 TEST_F(PciRootTest, ReservedSlotIsRoutedBeforeItsDevice) {
   ASSERT_TRUE(root_->AddDevice(NewDevice(IntxPin::kIntA)).ok());  // slot 1
-  absl::StatusOr<uint8_t> reserved = root_->ReserveSlot();
+  absl::StatusOr<uint8_t> reserved = root_->ReserveSlot(std::nullopt);
   ASSERT_TRUE(reserved.ok()) << reserved.status();
   EXPECT_EQ(*reserved, 2);
   EXPECT_THAT(root_->intx_routes(),
@@ -300,17 +300,28 @@ TEST_F(PciRootTest, ReservedSlotIsRoutedBeforeItsDevice) {
   EXPECT_EQ(late->intx_->gsi(), 19u);
   EXPECT_EQ(Mmio(Ecam(2, 0x3c), 2), 0x0213u);  // line 19, pin INTB
   EXPECT_EQ(root_->intx_routes().size(), 6u);  // 5 above + slot 3's INTA
+
+  // With the pin known (sysfs), only that pin is routed; none for 0.
+  absl::StatusOr<uint8_t> intc = root_->ReserveSlot(3);
+  ASSERT_TRUE(intc.ok());
+  EXPECT_EQ(*intc, 4);
+  EXPECT_EQ(root_->intx_routes().back(), (IntxRoute{4, 2, 18}));
+  ASSERT_TRUE(root_->ReserveSlot(0).ok());
+  EXPECT_EQ(root_->intx_routes().size(), 7u);
+  EXPECT_FALSE(root_->ReserveSlot(5).ok());
 }
 
 // While config access is held, a guest's access waits (its vCPU thread
 // blocks) and sees the device added meanwhile once it is released; the CF8
 // latch does not wait.
 TEST_F(PciRootTest, HeldConfigAccessWaitsForLateDevices) {
-  absl::StatusOr<uint8_t> slot = root_->ReserveSlot();
+  absl::StatusOr<uint8_t> slot = root_->ReserveSlot(1);
   ASSERT_TRUE(slot.ok());
   root_->HoldConfigAccess();
   PioWrite(0xcf8, 4, Cf8(*slot, 0));
   EXPECT_EQ(Pio(0xcf8, 4), Cf8(*slot, 0));
+  EXPECT_EQ(Pio(0xcfb, 1), 0xffu);  // not a config cycle: no wait
+  EXPECT_EQ(root_->hold_counts().waits, 0);
   std::atomic<bool> done{false};
   uint64_t vendor_device = 0;
   std::thread vcpu([&] {
@@ -328,6 +339,30 @@ TEST_F(PciRootTest, HeldConfigAccessWaitsForLateDevices) {
   // Released: nothing waits any more.
   EXPECT_EQ(Pio(0xcfc, 4), 0x56781234u);
   EXPECT_EQ(root_->hold_counts().waits, 1);
+}
+
+// The VM ends while an access waits: it returns without touching any
+// device (reads all-ones, writes dropped), and so does every later one, even
+// after a release.
+TEST_F(PciRootTest, AbortedConfigAccessTouchesNoDevice) {
+  auto dev = NewDevice();
+  ASSERT_TRUE(root_->AddDevice(dev, 1).ok());
+  root_->HoldConfigAccess();
+  uint64_t read = 0;
+  std::thread vcpu([&] { read = Mmio(Ecam(1, 0), 4); });
+  while (root_->hold_counts().waits == 0) std::this_thread::yield();
+  root_->AbortConfigAccess();
+  vcpu.join();
+  EXPECT_EQ(read, 0xffffffffu);
+  root_->ReleaseConfigAccess();
+  EXPECT_EQ(Mmio(Ecam(1, 0), 4), 0xffffffffu);
+  PioWrite(0xcf8, 4, Cf8(1, 0));
+  EXPECT_EQ(Pio(0xcfc, 4), 0xffffffffu);
+  MmioWrite(Ecam(1, 0x04), 2, 0x0002);  // memory decode on: dropped
+  uint8_t command[2] = {0xaa, 0xaa};
+  dev->ConfigRead(0x04, absl::MakeSpan(command, 2));
+  EXPECT_EQ(command[0] & 0x2, 0);
+  EXPECT_EQ(dev->maps_, 0);
 }
 
 TEST_F(PciRootTest, BadInterruptPinIsRejected) {

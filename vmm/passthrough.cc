@@ -100,6 +100,9 @@ absl::StatusOr<std::unique_ptr<Passthrough>> Passthrough::Create(
     p->gate_ = std::make_unique<vfio::DmaMapper::Gate>(host.dma());
     with_gate.dma_gate = p->gate_.get();
   }
+  // Every device made before any goes on the bus: a failure part-way leaves
+  // no device in the root that points at this object's gate.
+  std::vector<std::shared_ptr<pci::PciDevice>> made;
   for (size_t i = 0; i < host.devices().size(); ++i) {
     const std::string& address = host.addresses()[i];
     MVM_ASSIGN_OR_RETURN(
@@ -109,9 +112,12 @@ absl::StatusOr<std::unique_ptr<Passthrough>> Passthrough::Create(
     absl::StatusOr<std::shared_ptr<pci::PciDevice>> dev =
         vfio_pci::MakeVfioPciDevice(host.devices()[i], with_gate);
     if (!dev.ok()) return Annotate(dev.status(), address);
-    auto vfio_dev = std::dynamic_pointer_cast<vfio_pci::VfioPciDevice>(*dev);
-    MVM_RETURN_IF_ERROR(root.AddDevice(*dev, slots[i]).status());
-    p->devices_.push_back(std::move(vfio_dev));
+    p->devices_.push_back(
+        std::dynamic_pointer_cast<vfio_pci::VfioPciDevice>(*dev));
+    made.push_back(std::move(*dev));
+  }
+  for (size_t i = 0; i < made.size(); ++i) {
+    MVM_RETURN_IF_ERROR(root.AddDevice(made[i], slots[i]).status());
   }
   return p;
 }

@@ -39,6 +39,7 @@
 #include "vmm/legacy_devices.h"
 #include "vmm/memslots.h"
 #include "devices/vfio/memlock.h"
+#include "devices/vfio/sysfs.h"
 #include "vmm/passthrough.h"
 #include "vmm/platform.h"
 #include "vmm/vcpu.h"
@@ -141,6 +142,11 @@ class Machine final : public Vm {
   // The passed-through devices into their reserved slots, then every BAR
   // placed (see SetUpPci); phases (may be null) gets its steps.
   absl::Status AttachVfio(BootPhases* phases);
+  // End() was called (by any thread).
+  bool Ended() {
+    absl::MutexLock lock(&mu_);
+    return result_.has_value();
+  }
   // --dma_map=overlap: the mapping's end on the event loop. A failure ends
   // the VM with it; success is reported once, by the boot it happens in.
   absl::Status WatchDmaMapping(const VfioHost& host);
@@ -256,7 +262,14 @@ absl::Status Machine::SetUpPci(const VmConfig& config,
     // IOMMU group) is refused now, before the guest runs, even when the
     // device is opened after the vCPUs started.
     MVM_RETURN_IF_ERROR(vfio::CheckPciDevice(vfio::Paths(), address));
-    MVM_ASSIGN_OR_RETURN(uint8_t slot, pci_->ReserveSlot());
+    // The tables route the device's INTx pin as sysfs shows it (all four
+    // if it cannot be read: a few more MP-table entries, nothing wrong).
+    absl::StatusOr<uint8_t> pin =
+        vfio::InterruptPinOf(vfio::Paths().sysfs, address);
+    MVM_ASSIGN_OR_RETURN(
+        uint8_t slot,
+        pci_->ReserveSlot(pin.ok() ? std::optional<uint8_t>(*pin)
+                                   : std::nullopt));
     vfio_slots_.push_back(slot);
   }
   vfio_intx_userspace_ = config.vfio_intx_userspace;
@@ -325,6 +338,9 @@ absl::Status Machine::AttachVfio(BootPhases* phases) {
     RequestShutdown(VmExit::kDeviceRequested);
   };
   MVM_ASSIGN_OR_RETURN(const VfioHost* host, vfio_host_(phases));
+  // The VM ended while the devices opened (a signal, a reset): no pinning,
+  // no devices for it.
+  if (Ended()) return absl::OkStatus();
   // --dma_map=overlap: the pinning starts now, beside the guest (a no-op
   // after the first boot).
   if (host->overlapped()) host->dma().Begin();
@@ -342,6 +358,7 @@ absl::Status Machine::AttachVfio(BootPhases* phases) {
   if (ended && passthrough_->gate() != nullptr) passthrough_->gate()->Close();
   if (host->overlapped()) MVM_RETURN_IF_ERROR(WatchDmaMapping(*host));
   MarkPhase(phases, "VFIO devices");
+  if (ended) return absl::OkStatus();
   MVM_RETURN_IF_ERROR(pci_->AssignBars(bar_windows_));
   MarkPhase(phases, "PCI BARs");
   return absl::OkStatus();
@@ -619,12 +636,13 @@ void Machine::End(absl::StatusOr<VmExit> result) {
   // power off or reset (the asking vCPU returns from its exit handler into a
   // stopped loop); one waiting for the DMA mapping at Bus Master Enable
   // returns too, its write held back, and one whose config access waits for
-  // the passed-through devices goes on (to a device that may be missing).
+  // the passed-through devices returns without touching any device (one may
+  // be half set up).
   for (auto& v : vcpus_) v->Stop();
   if (passthrough != nullptr && passthrough->gate() != nullptr) {
     passthrough->gate()->Close();
   }
-  if (pci_ != nullptr) pci_->ReleaseConfigAccess();
+  if (pci_ != nullptr) pci_->AbortConfigAccess();
   loop_->Stop(0);
 }
 
@@ -645,25 +663,31 @@ absl::StatusOr<VmExit> Machine::Run() {
     // otherwise run before the vCPU thread gets to the guest. Bounded: a
     // vCPU that fails to start ends the VM on its own.
     if (!vcpus_.empty()) (void)vcpus_[0]->WaitFirstRun(absl::Seconds(1));
-    bool ended = false;
-    {
-      absl::MutexLock lock(&mu_);
-      ended = result_.has_value();
-    }
+    bool ended = Ended();
     auto phases = boot_timer_start_.has_value()
                       ? std::make_unique<BootPhases>(BootTimer::Clock::now())
                       : nullptr;
     // A VM that already ended (a vCPU failed to start, the guest powered
     // off at once) opens no device and pins nothing.
     absl::Status attached = ended ? absl::OkStatus() : AttachVfio(phases.get());
-    pci_->ReleaseConfigAccess();
     if (!attached.ok()) {
+      // The VM ended meanwhile for another reason (a reset with
+      // --on_reboot=exit ends microvm with 0): the failure is still said.
+      if (Ended()) {
+        Message(absl::StrCat("setting up the passed-through devices failed: ",
+                             attached.message()));
+      }
+      // First: End() aborts the held config accesses, so no guest access
+      // reaches a device that is half set up.
       End(attached);
-    } else if (!ended) {
+      ended = true;
+    } else {
       absl::MutexLock lock(&mu_);
-      devices_ready_ = std::chrono::steady_clock::now();
+      ended = result_.has_value();
+      if (!ended) devices_ready_ = std::chrono::steady_clock::now();
     }
-    if (attached.ok() && !ended && phases != nullptr) {
+    pci_->ReleaseConfigAccess();
+    if (!ended && phases != nullptr) {
       Message(absl::StrFormat(
           "boot timer: passed-through devices ready at %.3f ms after microvm "
           "started, while the guest ran (%s)",

@@ -99,6 +99,23 @@ absl::StatusOr<std::string> BoundDriver(const std::string& sysfs_root,
   return LinkBasename(dir + "/driver");
 }
 
+absl::StatusOr<uint8_t> InterruptPinOf(const std::string& sysfs_root,
+                                       const std::string& address) {
+  const std::string path = DeviceDir(sysfs_root, address) + "/config";
+  std::ifstream config(path, std::ios::binary);
+  char pin = 0;
+  if (!config.seekg(0x3d) || !config.get(pin)) {
+    return absl::NotFoundError(
+        absl::StrFormat("cannot read the Interrupt Pin register in %s", path));
+  }
+  const uint8_t value = static_cast<uint8_t>(pin);
+  if (value > 4) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: Interrupt Pin register is %u, not 0-4", path, value));
+  }
+  return value;
+}
+
 absl::StatusOr<int> IommuGroupOf(const std::string& sysfs_root,
                                  const std::string& address) {
   std::string dir = DeviceDir(sysfs_root, address);

@@ -33,6 +33,11 @@ absl::StatusOr<std::string> BoundDriver(const std::string& sysfs_root,
 absl::StatusOr<int> IommuGroupOf(const std::string& sysfs_root,
                                  const std::string& address);
 
+// The device's Interrupt Pin register (config offset 0x3d: 0 none, 1-4
+// INTA-INTD) from its sysfs `config` file, which anyone may read.
+absl::StatusOr<uint8_t> InterruptPinOf(const std::string& sysfs_root,
+                                       const std::string& address);
+
 // OK when `address` is bound to vfio-pci, else FailedPrecondition naming its
 // driver and the commands that rebind it.
 absl::Status CheckBoundToVfioPci(const std::string& sysfs_root,

@@ -153,5 +153,26 @@ TEST(SysfsTest, MissingGroupDirectoryIsAnError) {
   EXPECT_TRUE(absl::IsNotFound(ListGroup(sys.root(), 99).status()));
 }
 
+// The Interrupt Pin register from the device's config file (offset 0x3d),
+// which microvm's boot tables route before it opens the device.
+TEST(SysfsTest, InterruptPinFromConfig) {
+  FakeSysfs sys;
+  sys.AddDevice("0000:09:00.0", "vfio-pci", 3);
+  const fs::path config =
+      fs::path(sys.root()) / "bus/pci/devices/0000:09:00.0/config";
+  std::string bytes(64, '\0');
+  bytes[0x3d] = 2;  // INTB
+  std::ofstream(config, std::ios::binary) << bytes;
+  absl::StatusOr<uint8_t> pin = InterruptPinOf(sys.root(), "0000:09:00.0");
+  ASSERT_TRUE(pin.ok()) << pin.status();
+  EXPECT_EQ(*pin, 2);
+  bytes[0x3d] = 9;
+  std::ofstream(config, std::ios::binary | std::ios::trunc) << bytes;
+  EXPECT_FALSE(InterruptPinOf(sys.root(), "0000:09:00.0").ok());
+  std::ofstream(config, std::ios::binary | std::ios::trunc) << "short";
+  EXPECT_FALSE(InterruptPinOf(sys.root(), "0000:09:00.0").ok());
+  EXPECT_FALSE(InterruptPinOf(sys.root(), "0000:0a:00.0").ok());
+}
+
 }  // namespace
 }  // namespace microvm::vfio
