@@ -30,6 +30,8 @@ readonly PACKAGES=(
   # kvm_test(valgrind = True): memcheck, and glibc's detached debug info,
   # without which valgrind cannot start (it needs ld.so's strlen symbol).
   valgrind libc6-dbg
+  # The sandbox (vmm/sandbox): seccomp filters, linked statically.
+  libseccomp-dev
 )
 
 log() { echo "setup.sh: $*"; }

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include <algorithm>
+#include <optional>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -26,6 +27,8 @@
 #include "base/messages.h"
 #include "devices/pci_test_device.h"
 #include "vmm/cli.h"
+#include "vmm/sandbox/privileges.h"
+#include "vmm/sandbox/seccomp.h"
 #include "vmm/version.h"
 #include "vmm/vm.h"
 
@@ -84,6 +87,13 @@ ABSL_FLAG(std::string, disable_exits, "",
           "Let the guest run these on its own CPU without exiting "
           "(KVM_CAP_X86_DISABLE_EXITS): hlt, pause, mwait, cstate, comma-"
           "separated; for guests that own dedicated host CPUs");
+ABSL_FLAG(std::string, seccomp, "enforce",
+          "The sandbox's per-thread seccomp filters: enforce (a system call "
+          "outside a thread's list ends microvm with one line naming it), "
+          "log (let through and logged by the kernel: dmesg) or off");
+ABSL_FLAG(std::string, user, "",
+          "UID:GID to switch to once the guest's files and devices are open "
+          "(microvm started as root); every capability is dropped either way");
 // Declared for --help only: main() takes every --vfio out of argv first,
 // because Abseil keeps just the last value of a repeated flag.
 ABSL_FLAG(std::string, vfio, "",
@@ -292,6 +302,18 @@ int main(int argc, char** argv) {
         " is out of range: give seconds, 0 (stop at once) to 86400")));
   }
   config->vm.shutdown_timeout_s = static_cast<int>(shutdown_timeout);
+  absl::StatusOr<microvm::sandbox::SeccompMode> seccomp =
+      microvm::sandbox::ParseSeccompMode(absl::GetFlag(FLAGS_seccomp));
+  if (!seccomp.ok()) return Fail(seccomp.status());
+  config->vm.seccomp = *seccomp;
+  config->vm.seccomp_run_thread = true;
+  std::optional<microvm::sandbox::UserIds> user;
+  if (const std::string u = absl::GetFlag(FLAGS_user); !u.empty()) {
+    absl::StatusOr<microvm::sandbox::UserIds> ids =
+        microvm::sandbox::ParseUserIds(u);
+    if (!ids.ok()) return Fail(ids.status());
+    user = *ids;
+  }
   config->vm.kvm_device = absl::GetFlag(FLAGS_kvm_device);
   config->vm.start = start;
   if (absl::GetFlag(FLAGS_boot_timer)) config->vm.boot_timer_start = start;
@@ -303,6 +325,21 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<microvm::Vm>> vm =
       microvm::Vm::Create(config->vm);
   if (!vm.ok()) return Fail(vm.status());
+  // Every file and device is open: no privilege is needed any more. (VFIO
+  // charges what it pins while the guest runs to the locked-memory limit
+  // once CAP_IPC_LOCK is gone: raised first, where root may.)
+  if (absl::Status dropped = microvm::sandbox::DropPrivileges(
+          user, config->vm.vfio_devices.empty()
+                    ? 0
+                    : static_cast<uint64_t>(config->vm.mem_bytes));
+      !dropped.ok()) {
+    return Fail(dropped);
+  }
+  if (*seccomp == microvm::sandbox::SeccompMode::kLog) {
+    microvm::Message(
+        "--seccomp=log: system calls outside the sandbox's lists are let "
+        "through and logged by the kernel (dmesg | grep type=1326)");
+  }
   absl::StatusOr<microvm::VmExit> exit = (*vm)->Run();
   const microvm::VmStats stats = (*vm)->Stats();
   vm->reset();

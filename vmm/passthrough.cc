@@ -8,6 +8,7 @@
 #include "base/linux_uapi.h"
 #include "base/messages.h"
 #include "base/status.h"
+#include "devices/vfio/sysfs.h"
 
 namespace microvm {
 
@@ -45,30 +46,45 @@ absl::StatusOr<std::unique_ptr<Passthrough::RequestWatch>> WatchRequest(
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<VfioHost>> VfioHost::Open(
-    const std::vector<std::string>& devices, const GuestMemory& mem,
-    bool overlap) {
+absl::StatusOr<std::unique_ptr<VfioHost>> VfioHost::Prepare(
+    const std::vector<std::string>& devices, bool overlap) {
   std::unique_ptr<VfioHost> h(new VfioHost());
   h->addresses_ = devices;
   h->overlap_ = overlap;
-  MVM_ASSIGN_OR_RETURN(h->container_, vfio::Container::Open());
-  // Devices first: a device that is not bound to vfio-pci or whose group is
-  // not viable is the likely user error, and it is reported before seconds
-  // of DMA pinning.
+  // The sysfs checks first: a device that does not exist or is not bound to
+  // vfio-pci is the likely user error, and VFIO missing altogether the next.
   for (const std::string& bdf : devices) {
-    MVM_ASSIGN_OR_RETURN(std::unique_ptr<vfio::Device> d,
-                         h->container_->OpenPciDevice(bdf));
-    h->devices_.push_back(std::move(d));
+    MVM_RETURN_IF_ERROR(vfio::CheckPciDevice(vfio::Paths(), bdf).status());
   }
-  MVM_ASSIGN_OR_RETURN(h->dma_, vfio::DmaMapper::Create(h->container_, mem));
+  MVM_ASSIGN_OR_RETURN(h->container_, vfio::Container::Open());
+  for (const std::string& bdf : devices) {
+    MVM_RETURN_IF_ERROR(h->container_->PreparePciDevice(bdf));
+    // The tables route the device's INTx pin as sysfs shows it (all four
+    // if it cannot be read: a few more MP-table entries, nothing wrong).
+    absl::StatusOr<uint8_t> pin = vfio::InterruptPinOf(vfio::Paths().sysfs, bdf);
+    h->pins_.push_back(pin.ok() ? std::optional<uint8_t>(*pin) : std::nullopt);
+  }
   return h;
+}
+
+absl::Status VfioHost::Open(const GuestMemory& mem) {
+  if (opened()) return absl::OkStatus();
+  // Devices first: a group that stopped being viable is reported before
+  // seconds of DMA pinning.
+  for (const std::string& bdf : addresses_) {
+    MVM_ASSIGN_OR_RETURN(std::unique_ptr<vfio::Device> d,
+                         container_->OpenPciDevice(bdf));
+    devices_.push_back(std::move(d));
+  }
+  MVM_ASSIGN_OR_RETURN(dma_, vfio::DmaMapper::Create(container_, mem));
+  return absl::OkStatus();
 }
 
 absl::Status VfioHost::MapEagerly() {
   if (overlap_) return absl::OkStatus();
-  const bool before = dma_->result().has_value();
+  // An earlier boot mapped it (--on_reboot=restart).
+  if (std::optional<absl::Status> r = dma_->result(); r.has_value()) return *r;
   MVM_RETURN_IF_ERROR(dma_->Finish());
-  if (before) return absl::OkStatus();  // an earlier boot mapped it
   const vfio::DmaMapper::Progress done = dma_->progress();
   Message(absl::StrFormat("mapped %d MiB of guest RAM for DMA in %s",
                           done.mapped >> 20,

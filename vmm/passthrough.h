@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,12 +29,17 @@ namespace microvm {
 
 class VfioHost {
  public:
-  // Opens the container and each device (a PCI address as sysfs names it)
-  // and prepares the DMA mapping of guest RAM (IOVA = guest-physical
-  // address), mapping nothing yet.
-  static absl::StatusOr<std::unique_ptr<VfioHost>> Open(
-      const std::vector<std::string>& devices, const GuestMemory& mem,
-      bool overlap);
+  // Every file the devices (PCI addresses as sysfs names them) need, before
+  // the guest runs: the container, each device's sysfs checks (exists, has
+  // an IOMMU group, bound to vfio-pci: one line each), its INTx pin (sysfs
+  // config) and its IOMMU group's node, checked viable. Nothing is attached.
+  static absl::StatusOr<std::unique_ptr<VfioHost>> Prepare(
+      const std::vector<std::string>& devices, bool overlap);
+  // Attaches the groups and gets the devices (ioctls only, no file opened:
+  // it may run under the sandbox, while the guest boots) and prepares the
+  // DMA mapping of guest RAM (IOVA = guest-physical address), mapping
+  // nothing yet. Once; later calls do nothing.
+  absl::Status Open(const GuestMemory& mem);
   // Without `overlap` (--dma_map=eager): maps all of guest RAM now. With it
   // the mapping goes on a thread of its own (DmaMapper::Begin) while the
   // guest boots, and this does nothing.
@@ -43,6 +49,10 @@ class VfioHost {
   ~VfioHost();
 
   vfio::DmaMapper& dma() const { return *dma_; }
+  bool opened() const { return dma_ != nullptr; }
+  // Each device's INTx pin (1-4, 0 none) as sysfs showed it; nullopt where
+  // it could not be read.
+  const std::vector<std::optional<uint8_t>>& pins() const { return pins_; }
   // The mapping goes on while the guest runs (--dma_map=overlap).
   bool overlapped() const { return overlap_; }
   // The devices' addresses, as given to Open, and the opened devices.
@@ -58,6 +68,7 @@ class VfioHost {
   std::unique_ptr<vfio::DmaMapper> dma_;
   std::vector<std::shared_ptr<vfio::Device>> devices_;
   std::vector<std::string> addresses_;
+  std::vector<std::optional<uint8_t>> pins_;
   bool overlap_ = false;
 };
 

@@ -74,10 +74,6 @@ void VcpuThread::Start() {
   // After thread_ is set: Stop() from another thread reads it only once it
   // sees started_ (seq_cst store and load).
   started_ = true;
-  // "vcpu<N>" in ps -L, top -H and /proc/PID/task/*/comm (bench/ counts the
-  // wake-ups of every other thread).
-  const std::string name = absl::StrCat("vcpu", vcpu_->id());
-  (void)::pthread_setname_np(thread_.native_handle(), name.c_str());
 }
 
 void VcpuThread::Stop() {
@@ -127,11 +123,23 @@ void VcpuThread::Loop() {
   sigemptyset(&set);
   sigaddset(&set, KickSignal());
   ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  // "vcpu<N>" in ps -L, top -H and /proc/PID/task/*/comm (bench/ counts the
+  // wake-ups of every other thread). Named by itself: naming another thread
+  // opens a /proc file, which the sandbox does not allow once the guest runs.
+  const std::string name = absl::StrCat("vcpu", vcpu_->id());
+  (void)::pthread_setname_np(::pthread_self(), name.c_str());
   if (affinity_.has_value()) {
     absl::Status pinned =
         PinThisThread(*affinity_, absl::StrCat("vCPU ", vcpu_->id()));
     if (!pinned.ok()) {
       on_end_(pinned);
+      return;
+    }
+  }
+  if (on_start_) {
+    absl::Status started = on_start_();
+    if (!started.ok()) {
+      on_end_(started);
       return;
     }
   }

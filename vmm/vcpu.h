@@ -46,6 +46,12 @@ class VcpuThread {
   // The host CPU the thread pins itself to before its first KVM_RUN (a
   // failure ends the VM); call before Start().
   void set_affinity(int cpu) { affinity_ = cpu; }
+  // Runs on the thread after pinning and before its first KVM_RUN (the
+  // sandbox's vCPU filter, vmm/sandbox); a failure ends the VM. Call before
+  // Start().
+  void set_on_start(std::function<absl::Status()> on_start) {
+    on_start_ = std::move(on_start);
+  }
   void Start();
   // Makes the thread leave KVM_RUN and return. Thread-safe, idempotent.
   void Stop();
@@ -92,6 +98,7 @@ class VcpuThread {
   absl::Notification entering_;             // first_run_ns_ is set
   std::atomic<int64_t> final_cpu_ns_{-1};   // set as the thread ends
   std::optional<int> affinity_;
+  std::function<absl::Status()> on_start_;
 };
 
 }  // namespace microvm

@@ -42,6 +42,7 @@
 #include "devices/vfio/sysfs.h"
 #include "vmm/passthrough.h"
 #include "vmm/platform.h"
+#include "vmm/sandbox/seccomp.h"
 #include "vmm/vcpu.h"
 #include "vmm/x86/cpuid.h"
 #include "vmm/x86/long_mode.h"
@@ -82,22 +83,30 @@ void MarkPhase(BootPhases* phases, absl::string_view name) {
 
 // Where a boot finds the process's VFIO host side (opened on the first boot,
 // which reports its set-up phases to `phases` when not null).
-using VfioHostSource =
-    std::function<absl::StatusOr<const VfioHost*>(BootPhases* phases)>;
+// What a boot gets from the VM that outlives it (VmImpl): the passed-through
+// devices (prepared before the first boot's guest runs, opened and set up
+// by AttachVfio) and the sandbox's filters (null: --seccomp=off).
+struct BootShared {
+  std::function<absl::StatusOr<const VfioHost*>()> prepare_vfio;
+  std::function<absl::StatusOr<const VfioHost*>(BootPhases* phases)> open_vfio;
+  const sandbox::SeccompFilters* filters = nullptr;
+};
 
 // One boot of the VM: a KVM VM with its vCPUs, buses, devices and event
 // loop, over guest memory and VFIO devices that outlive it (VmImpl below).
 class Machine final : public Vm {
  public:
-  Machine(int boot, Kvm kvm, KvmVm vm, GuestMemory& mem,
-          std::unique_ptr<EpollLoop> loop, VfioHostSource vfio_host,
+  Machine(int boot, BootShared shared, const Kvm& kvm, KvmVm vm,
+          GuestMemory& mem, std::unique_ptr<EpollLoop> loop,
           std::unique_ptr<BootPhases> phases)
       : boot_(boot),
-        kvm_(std::move(kvm)),
+        kvm_(kvm),
         vm_(std::move(vm)),
         mem_(mem),
         loop_(std::move(loop)),
-        vfio_host_(std::move(vfio_host)),
+        vfio_host_(std::move(shared.open_vfio)),
+        prepare_vfio_(std::move(shared.prepare_vfio)),
+        filters_(shared.filters),
         phases_(std::move(phases)) {}
 
   ~Machine() override {
@@ -154,12 +163,15 @@ class Machine final : public Vm {
   void Mark(absl::string_view name) { MarkPhase(phases_.get(), name); }
 
   const int boot_;  // 1, then one more per restart (VmImpl)
-  Kvm kvm_;
+  const Kvm& kvm_;
   KvmVm vm_;
   GuestMemory& mem_;
   std::unique_ptr<Memslots> memslots_;
   std::unique_ptr<EpollLoop> loop_;
-  VfioHostSource vfio_host_;
+  std::function<absl::StatusOr<const VfioHost*>(BootPhases* phases)>
+      vfio_host_;
+  std::function<absl::StatusOr<const VfioHost*>()> prepare_vfio_;
+  const sandbox::SeccompFilters* filters_;
   // --boot_timer only: the set-up's phases, reported as the vCPUs start.
   std::unique_ptr<BootPhases> phases_;
   std::unique_ptr<IrqRouter> irqs_;
@@ -249,28 +261,16 @@ absl::Status Machine::SetUpPci(const VmConfig& config,
     MVM_RETURN_IF_ERROR(pci_->AddDevice(std::move(device)).status());
   }
   if (!config.vfio_devices.empty()) {
-    // VFIO pins all of guest RAM: a locked-memory limit too small for it is
-    // refused before anything is mapped.
-    uint64_t ram = 0;
-    for (const MemoryRegion& region : mem_.regions()) ram += region.size;
-    MVM_ASSIGN_OR_RETURN(const vfio::LockedMemoryRights rights,
-                         vfio::CurrentLockedMemoryRights());
-    MVM_RETURN_IF_ERROR(vfio::CheckLockedMemory(ram, rights));
-  }
-  for (const std::string& address : config.vfio_devices) {
-    // What a user gets wrong (no such device, not bound to vfio-pci, no
-    // IOMMU group) is refused now, before the guest runs, even when the
-    // device is opened after the vCPUs started.
-    MVM_RETURN_IF_ERROR(vfio::CheckPciDevice(vfio::Paths(), address));
-    // The tables route the device's INTx pin as sysfs shows it (all four
-    // if it cannot be read: a few more MP-table entries, nothing wrong).
-    absl::StatusOr<uint8_t> pin =
-        vfio::InterruptPinOf(vfio::Paths().sysfs, address);
-    MVM_ASSIGN_OR_RETURN(
-        uint8_t slot,
-        pci_->ReserveSlot(pin.ok() ? std::optional<uint8_t>(*pin)
-                                   : std::nullopt));
-    vfio_slots_.push_back(slot);
+    // What a user gets wrong (too small a locked-memory limit, no such
+    // device, not bound to vfio-pci, no IOMMU group, a group not viable, no
+    // access to its node) is refused now, before the guest runs, even when
+    // the devices are set up after the vCPUs started; every file they need
+    // is open by then (the sandbox lets no thread open one later).
+    MVM_ASSIGN_OR_RETURN(const VfioHost* host, prepare_vfio_());
+    for (const std::optional<uint8_t>& pin : host->pins()) {
+      MVM_ASSIGN_OR_RETURN(uint8_t slot, pci_->ReserveSlot(pin));
+      vfio_slots_.push_back(slot);
+    }
   }
   vfio_intx_userspace_ = config.vfio_intx_userspace;
   vfio_mmap_ = config.vfio_mmap;
@@ -343,7 +343,12 @@ absl::Status Machine::AttachVfio(BootPhases* phases) {
   if (Ended()) return absl::OkStatus();
   // --dma_map=overlap: the pinning starts now, beside the guest (a no-op
   // after the first boot).
-  if (host->overlapped()) host->dma().Begin();
+  if (host->overlapped()) {
+    host->dma().Begin([filters = filters_]() -> absl::Status {
+      if (filters == nullptr) return absl::OkStatus();
+      return filters->Install(sandbox::ThreadKind::kDma, "dma");
+    });
+  }
   MVM_ASSIGN_OR_RETURN(
       std::unique_ptr<Passthrough> passthrough,
       Passthrough::Create(*host, *pci_, context, on_request, vfio_slots_));
@@ -518,6 +523,12 @@ absl::Status Machine::Build(const VmConfig& config,
     if (auto pin = config.vcpu_affinity.find(i);
         pin != config.vcpu_affinity.end()) {
       vcpus_.back()->set_affinity(pin->second);
+    }
+    if (filters_ != nullptr) {
+      vcpus_.back()->set_on_start([filters = filters_, i] {
+        return filters->Install(sandbox::ThreadKind::kVcpu,
+                                absl::StrCat("vcpu", i));
+      });
     }
   }
   Mark("vCPUs");
@@ -718,9 +729,18 @@ absl::StatusOr<VmExit> Machine::Run() {
 // into guest memory first (a bad kernel, initrd or command line is reported
 // before KVM is even opened, so those errors are the same on every host),
 // then a new KVM VM around that memory.
+// The kernel and initrd files, and /dev/kvm, are opened by the first boot
+// and kept for the next ones (--on_reboot=restart), so a restart opens no
+// file: the sandbox would not let it.
+struct BootFiles {
+  std::optional<boot::ImageFile> kernel;
+  std::optional<boot::ImageFile> initrd;
+  std::optional<Kvm> kvm;
+};
+
 absl::StatusOr<std::unique_ptr<Machine>> Boot(
-    int number, const VmConfig& config, GuestMemory& mem,
-    VfioHostSource vfio_host, std::unique_ptr<BootPhases> phases) {
+    int number, const VmConfig& config, GuestMemory& mem, BootFiles& files,
+    BootShared shared, std::unique_ptr<BootPhases> phases) {
   // Low memory as firmware leaves it on every boot: the boot tables, zero
   // page and command line below are written over zeros, never over what an
   // earlier boot's guest left there.
@@ -729,6 +749,18 @@ absl::StatusOr<std::unique_ptr<Machine>> Boot(
   boot::LoadOptions load;
   load.kernel_path = config.kernel_path;
   load.initrd_path = config.initrd_path;
+  if (!files.kernel.has_value()) {
+    MVM_ASSIGN_OR_RETURN(files.kernel,
+                         boot::ImageFile::Open(config.kernel_path, "kernel"));
+  }
+  load.kernel_file = &*files.kernel;
+  if (!config.initrd_path.empty()) {
+    if (!files.initrd.has_value()) {
+      MVM_ASSIGN_OR_RETURN(files.initrd,
+                           boot::ImageFile::Open(config.initrd_path, "initrd"));
+    }
+    load.initrd_file = &*files.initrd;
+  }
   load.cmdline = config.cmdline;
   load.cpus = config.cpus;
   MVM_ASSIGN_OR_RETURN(boot::BootInfo boot, boot::LoadKernel(mem, load));
@@ -736,13 +768,15 @@ absl::StatusOr<std::unique_ptr<Machine>> Boot(
   MVM_RETURN_IF_ERROR(x86::WriteBootTables(mem));
   MarkPhase(phases.get(), "boot tables");
 
-  MVM_ASSIGN_OR_RETURN(Kvm kvm, Kvm::Open(config.kvm_device));
-  MVM_ASSIGN_OR_RETURN(KvmVm vm, KvmVm::Create(kvm));
+  if (!files.kvm.has_value()) {
+    MVM_ASSIGN_OR_RETURN(files.kvm, Kvm::Open(config.kvm_device));
+  }
+  MVM_ASSIGN_OR_RETURN(KvmVm vm, KvmVm::Create(*files.kvm));
   MVM_ASSIGN_OR_RETURN(std::unique_ptr<EpollLoop> loop, EpollLoop::Create());
   MarkPhase(phases.get(), "KVM VM");
   auto machine = std::make_unique<Machine>(
-      number, std::move(kvm), std::move(vm), mem, std::move(loop),
-      std::move(vfio_host), std::move(phases));
+      number, std::move(shared), *files.kvm, std::move(vm), mem,
+      std::move(loop), std::move(phases));
   MVM_RETURN_IF_ERROR(machine->Build(config, boot));
   return machine;
 }
@@ -765,7 +799,15 @@ class VmImpl final : public Vm {
   }
 
   absl::Status FirstBoot() {
-    MVM_ASSIGN_OR_RETURN(machine_, Boot(1, config_, mem_, VfioSource(),
+    if (config_.seccomp != sandbox::SeccompMode::kOff) {
+      sandbox::PolicyOptions policy;
+      policy.restart = config_.restart_on_reset;
+      policy.sanitizer = sandbox::BuiltWithSanitizer();
+      MVM_ASSIGN_OR_RETURN(filters_,
+                           sandbox::SeccompFilters::Build(config_.seccomp,
+                                                          policy));
+    }
+    MVM_ASSIGN_OR_RETURN(machine_, Boot(1, config_, mem_, files_, Shared(),
                                         std::move(first_phases_)));
     return absl::OkStatus();
   }
@@ -788,11 +830,25 @@ class VmImpl final : public Vm {
   }
 
  private:
-  VfioHostSource VfioSource() {
-    return [this](BootPhases* phases) -> absl::StatusOr<const VfioHost*> {
+  BootShared Shared() {
+    BootShared shared;
+    shared.filters = filters_.get();
+    // Before the guest runs (first boot only: a restart keeps the devices).
+    shared.prepare_vfio = [this]() -> absl::StatusOr<const VfioHost*> {
       if (vfio_ != nullptr) return vfio_.get();
-      MVM_ASSIGN_OR_RETURN(vfio_, VfioHost::Open(config_.vfio_devices, mem_,
-                                                  config_.dma_map_overlap));
+      // VFIO pins all of guest RAM: a locked-memory limit too small for it
+      // is refused before anything is mapped.
+      MVM_ASSIGN_OR_RETURN(const vfio::LockedMemoryRights rights,
+                           vfio::CurrentLockedMemoryRights());
+      MVM_RETURN_IF_ERROR(vfio::CheckLockedMemory(mem_.ram_bytes(), rights));
+      MVM_ASSIGN_OR_RETURN(vfio_, VfioHost::Prepare(config_.vfio_devices,
+                                                     config_.dma_map_overlap));
+      return vfio_.get();
+    };
+    shared.open_vfio =
+        [this](BootPhases* phases) -> absl::StatusOr<const VfioHost*> {
+      if (vfio_->opened()) return vfio_.get();
+      MVM_RETURN_IF_ERROR(vfio_->Open(mem_));
       MarkPhase(phases, "VFIO open");
       MVM_RETURN_IF_ERROR(vfio_->MapEagerly());
       if (!config_.dma_map_overlap) {
@@ -800,6 +856,7 @@ class VmImpl final : public Vm {
       }
       return vfio_.get();
     };
+    return shared;
   }
 
   // A SIGINT or SIGTERM the ended boot did not read (handle_signals).
@@ -817,6 +874,11 @@ class VmImpl final : public Vm {
   // --cpu_affinity's loop CPU, and the next boot must start from the whole
   // mask (its checks and its unpinned vCPU threads inherit it).
   cpu_set_t start_mask_;
+  // null: --seccomp=off.
+  std::unique_ptr<sandbox::SeccompFilters> filters_;
+  // Run()'s thread is under the VMM filter (seccomp_run_thread).
+  bool run_thread_filtered_ = false;
+  BootFiles files_;
   GuestMemory mem_;
   // After the memory: unmapped for DMA before it goes.
   std::unique_ptr<VfioHost> vfio_;
@@ -831,6 +893,13 @@ class VmImpl final : public Vm {
 };
 
 absl::StatusOr<VmExit> VmImpl::Run() {
+  // The VMM thread's filter, before any vCPU thread exists: they are made
+  // by this thread and keep its filter under their own.
+  if (config_.seccomp_run_thread && filters_ != nullptr &&
+      !run_thread_filtered_) {
+    MVM_RETURN_IF_ERROR(filters_->Install(sandbox::ThreadKind::kVmm, "vmm"));
+    run_thread_filtered_ = true;
+  }
   while (true) {
     absl::StatusOr<VmExit> exit = machine_->Run();
     if (!config_.restart_on_reset || !exit.ok() || *exit != VmExit::kReset ||
@@ -854,7 +923,7 @@ absl::StatusOr<VmExit> VmImpl::Run() {
     (void)::sched_setaffinity(0, sizeof(start_mask_), &start_mask_);
     const int boot = last_stats_.boots + 1;  // Run()'s thread alone writes it
     absl::StatusOr<std::unique_ptr<Machine>> next =
-        Boot(boot, config_, mem_, VfioSource(),
+        Boot(boot, config_, mem_, files_, Shared(),
              config_.boot_timer_start.has_value()
                  ? std::make_unique<BootPhases>(BootPhases::Clock::now())
                  : nullptr);

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "base/bus.h"
 #include "base/irq.h"
+#include "vmm/sandbox/seccomp.h"
 #include "vmm/stats.h"
 
 namespace microvm {
@@ -89,6 +90,13 @@ struct VmConfig {
   // layout::kBootTimerAddr, and the guest's markers and the vCPUs' start are
   // reported on stderr in milliseconds since this time (microvm: main()).
   std::optional<std::chrono::steady_clock::time_point> boot_timer_start;
+  // The sandbox (vmm/sandbox/seccomp.h): every vCPU thread, and the DMA
+  // thread, installs its seccomp filter before it does the guest's work.
+  sandbox::SeccompMode seccomp = sandbox::DefaultSeccompMode();
+  // Run()'s own thread too, before the first vCPU starts (microvm's main:
+  // the thread is the process's and ends with it). A program that goes on
+  // after Run() (a test) leaves it false: the filter would outlive the VM.
+  bool seccomp_run_thread = false;
 };
 
 // How a guest ended a run that did not fail.

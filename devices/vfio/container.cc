@@ -91,8 +91,14 @@ absl::StatusOr<std::shared_ptr<Group>> Container::AttachGroup(
   // The IOMMU model is chosen once the container holds a group, and the
   // kernel drops it when the last group leaves (vfio.rst).
   const bool first = attached_groups() == 0;
-  MVM_ASSIGN_OR_RETURN(std::shared_ptr<Group> group,
-                       Group::Open(shared_from_this(), number, address));
+  UniqueFd node;
+  if (auto n = nodes_.find(number); n != nodes_.end()) {
+    node = std::move(n->second);
+    nodes_.erase(n);
+  }
+  MVM_ASSIGN_OR_RETURN(
+      std::shared_ptr<Group> group,
+      Group::Open(shared_from_this(), number, address, std::move(node)));
   if (first) {
     auto set = VFIO_IOCTL(fd_.get(), VFIO_SET_IOMMU, iommu_type_);
     if (!set.ok()) {
@@ -106,17 +112,36 @@ absl::StatusOr<std::shared_ptr<Group>> Container::AttachGroup(
   return group;
 }
 
-absl::Status CheckPciDevice(const Paths& paths, absl::string_view pci_address) {
+absl::StatusOr<int> CheckPciDevice(const Paths& paths,
+                                   absl::string_view pci_address) {
   MVM_ASSIGN_OR_RETURN(std::string address, NormalizePciAddress(pci_address));
-  MVM_RETURN_IF_ERROR(IommuGroupOf(paths.sysfs, address).status());
-  return CheckBoundToVfioPci(paths.sysfs, address);
+  MVM_ASSIGN_OR_RETURN(int number, IommuGroupOf(paths.sysfs, address));
+  MVM_RETURN_IF_ERROR(CheckBoundToVfioPci(paths.sysfs, address));
+  return number;
+}
+
+absl::Status Container::PreparePciDevice(absl::string_view pci_address) {
+  MVM_ASSIGN_OR_RETURN(std::string address, NormalizePciAddress(pci_address));
+  MVM_ASSIGN_OR_RETURN(int number, CheckPciDevice(paths_, address));
+  const bool attached = groups_.count(number) != 0 &&
+                        !groups_.at(number).expired();
+  if (!attached && nodes_.count(number) == 0) {
+    MVM_ASSIGN_OR_RETURN(nodes_[number],
+                         Group::OpenNode(paths_, number, address));
+  }
+  prepared_[address] = number;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<Device>> Container::OpenPciDevice(
     absl::string_view pci_address) {
   MVM_ASSIGN_OR_RETURN(std::string address, NormalizePciAddress(pci_address));
-  MVM_ASSIGN_OR_RETURN(int number, IommuGroupOf(paths_.sysfs, address));
-  MVM_RETURN_IF_ERROR(CheckBoundToVfioPci(paths_.sysfs, address));
+  int number = 0;
+  if (auto it = prepared_.find(address); it != prepared_.end()) {
+    number = it->second;
+  } else {
+    MVM_ASSIGN_OR_RETURN(number, CheckPciDevice(paths_, address));
+  }
   MVM_ASSIGN_OR_RETURN(std::shared_ptr<Group> group,
                        AttachGroup(number, address));
   return Device::Open(std::move(group), address);

@@ -40,7 +40,9 @@ struct Paths {
 // The checks OpenPciDevice starts with, through sysfs alone (no VFIO node is
 // opened): the device exists, has an IOMMU group and is bound to vfio-pci.
 // The user errors a VMM can report before its guest runs, each one line.
-absl::Status CheckPciDevice(const Paths& paths, absl::string_view pci_address);
+// Returns the IOMMU group's number.
+absl::StatusOr<int> CheckPciDevice(const Paths& paths,
+                                   absl::string_view pci_address);
 
 class Container : public std::enable_shared_from_this<Container> {
  public:
@@ -57,6 +59,12 @@ class Container : public std::enable_shared_from_this<Container> {
   // sets the IOMMU on the first group, then asks the group for the device.
   absl::StatusOr<std::unique_ptr<Device>> OpenPciDevice(
       absl::string_view pci_address);
+  // OpenPciDevice's file work alone, ahead of it: CheckPciDevice, then the
+  // device's IOMMU group node opened (once per group) and checked viable.
+  // OpenPciDevice then opens no file for the device: a VMM prepares before
+  // its guest runs, opens the devices while the guest boots, and its
+  // sandbox never lets it open a file once the guest runs.
+  absl::Status PreparePciDevice(absl::string_view pci_address);
 
   // VFIO_IOMMU_GET_INFO: page sizes and valid IOVA ranges. Needs an
   // attached group (the IOMMU is set with the first one).
@@ -84,6 +92,10 @@ class Container : public std::enable_shared_from_this<Container> {
   uint32_t iommu_type_;
   // Weak: a group lives as long as a device of it does.
   std::map<int, std::weak_ptr<Group>> groups_;
+  // PreparePciDevice's: device address -> group; group -> its node, until
+  // AttachGroup takes it.
+  std::map<std::string, int> prepared_;
+  std::map<int, UniqueFd> nodes_;
 };
 
 }  // namespace microvm::vfio

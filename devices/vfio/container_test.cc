@@ -272,17 +272,52 @@ TEST_F(ContainerTest, UnboundDeviceNeverOpensTheGroup) {
 TEST_F(ContainerTest, CheckPciDeviceReadsOnlySysfs) {
   AddDevice("0000:01:00.0", 5);
   AddDevice("0000:02:00.0", 6, "nvme");
-  EXPECT_TRUE(CheckPciDevice(paths_, "01:00.0").ok());
-  absl::Status bound = CheckPciDevice(paths_, "0000:02:00.0");
+  absl::StatusOr<int> group = CheckPciDevice(paths_, "01:00.0");
+  ASSERT_TRUE(group.ok()) << group.status();
+  EXPECT_EQ(*group, 5);
+  absl::Status bound = CheckPciDevice(paths_, "0000:02:00.0").status();
   EXPECT_TRUE(absl::IsFailedPrecondition(bound));
   EXPECT_THAT(std::string(bound.message()),
               HasSubstr("is bound to nvme, not vfio-pci"));
-  absl::Status missing = CheckPciDevice(paths_, "0000:03:00.0");
+  absl::Status missing = CheckPciDevice(paths_, "0000:03:00.0").status();
   EXPECT_TRUE(absl::IsNotFound(missing));
   EXPECT_THAT(std::string(missing.message()), HasSubstr("lspci -D"));
-  EXPECT_TRUE(absl::IsInvalidArgument(CheckPciDevice(paths_, "bogus")));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(CheckPciDevice(paths_, "bogus").status()));
   EXPECT_EQ(Count("VFIO_GROUP_GET_STATUS"), 0);
   EXPECT_EQ(Count("VFIO_GET_API_VERSION"), 0);
+}
+
+// A sandboxed VMM opens its files before the guest runs: once a device is
+// prepared, opening it needs no file (its sysfs entries and group node may
+// be gone by then) and attaches the node opened earlier.
+TEST_F(ContainerTest, PreparedDeviceOpensNoFile) {
+  AddDevice("0000:01:00.0", 5);
+  AddDevice("0000:01:00.1", 5);
+  auto container = Container::Open(paths_);
+  ASSERT_TRUE(container.ok()) << container.status();
+  ASSERT_TRUE((*container)->PreparePciDevice("0000:01:00.0").ok());
+  ASSERT_TRUE((*container)->PreparePciDevice("01:00.1").ok());
+  EXPECT_EQ(Count("VFIO_GROUP_GET_STATUS"), 1);  // one node per group
+  fs::remove_all(root_ / "sys");
+  fs::remove(root_ / "dev/5");
+  auto first = (*container)->OpenPciDevice("0000:01:00.0");
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = (*container)->OpenPciDevice("0000:01:00.1");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(Count("VFIO_GROUP_SET_CONTAINER"), 1);
+}
+
+TEST_F(ContainerTest, PreparingANonViableGroupFailsBeforeAnyAttach) {
+  AddDevice("0000:01:00.0", 5);
+  AddDevice("0000:01:00.1", 5, "nvme");
+  kernel_.viable = false;
+  auto container = Container::Open(paths_);
+  ASSERT_TRUE(container.ok()) << container.status();
+  absl::Status prepared = (*container)->PreparePciDevice("0000:01:00.0");
+  EXPECT_TRUE(absl::IsFailedPrecondition(prepared)) << prepared;
+  EXPECT_THAT(std::string(prepared.message()), HasSubstr("not viable"));
+  EXPECT_EQ(Count("VFIO_GROUP_SET_CONTAINER"), 0);
 }
 
 TEST_F(ContainerTest, MissingGroupNodeIsExplained) {

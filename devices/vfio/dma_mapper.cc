@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "devices/vfio/dma_mapper.h"
 
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -34,11 +35,12 @@ absl::StatusOr<std::unique_ptr<DmaMapper>> DmaMapper::Create(
       new DmaMapper(std::move(container), std::move(chunks), std::move(done)));
 }
 
-void DmaMapper::Begin() {
+void DmaMapper::Begin(std::function<absl::Status()> on_thread_start) {
   absl::MutexLock lock(&mu_);
   if (begun_ || cancel_) return;
   begun_ = true;
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread(
+      [this, start = std::move(on_thread_start)] { Run(start); });
 }
 
 DmaMapper::DmaMapper(std::shared_ptr<Container> container,
@@ -68,11 +70,25 @@ DmaMapper::~DmaMapper() {
   unmap = std::move(mappings_);
 }
 
-void DmaMapper::Run() {
+void DmaMapper::Run(const std::function<absl::Status()>& on_start) {
+  // "dma" in ps -L and /proc/PID/task/*/comm.
+  (void)::pthread_setname_np(::pthread_self(), "dma");
   // The lowest priority a thread can give itself (raising it back would
   // need CAP_SYS_NICE): where CPUs are short the guest's boot goes first. A
   // vCPU that needs the memory maps the rest itself (Gate::Wait).
   (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
+  if (on_start) {
+    absl::Status started = on_start();
+    if (!started.ok()) {
+      absl::MutexLock lock(&mu_);
+      if (failure_.ok()) failure_ = started;
+      if (in_flight_ == 0 && !result_.has_value()) {
+        mappings_.clear();  // all or nothing, as in MapOne
+        End();
+      }
+      return;
+    }
+  }
   while (MapOne(nullptr)) {
   }
 }

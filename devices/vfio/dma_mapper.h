@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -93,8 +94,10 @@ class DmaMapper {
   // the vCPUs start: before, the pinning would compete with building the
   // VM where CPUs are few (its GUP batches hold the mm's lock that the
   // VMM's own mmaps need). Not thread-safe against Cancel(): the owner's
-  // thread calls both.
-  void Begin();
+  // thread calls both. `on_thread_start` runs first on the new thread (the
+  // sandbox's filter for it); if it fails, so does the mapping, with its
+  // error.
+  void Begin(std::function<absl::Status()> on_thread_start = nullptr);
   // Stops the mapping after the chunks under way and joins the thread; what
   // was mapped stays mapped until the mapper goes. Idempotent.
   void Cancel();
@@ -123,7 +126,7 @@ class DmaMapper {
   DmaMapper(std::shared_ptr<Container> container, std::vector<Chunk> chunks,
             EventFd done);
   // The mapper thread's body.
-  void Run();
+  void Run(const std::function<absl::Status()>& on_start);
   // Claims the next chunk and maps it; false when there was none to claim
   // (all claimed, the mapping failed or was cancelled, or `gate` is
   // closed). The last thread out of a finished mapping ends it (End).

@@ -51,20 +51,17 @@ Group::~Group() {
   (void)VFIO_IOCTL(fd_.get(), VFIO_GROUP_UNSET_CONTAINER, 0);
 }
 
-absl::StatusOr<std::shared_ptr<Group>> Group::Open(
-    std::shared_ptr<Container> container, int number,
-    const std::string& address) {
-  const std::string node =
-      absl::StrFormat("%s/%d", container->paths().dev, number);
+absl::StatusOr<UniqueFd> Group::OpenNode(const Paths& paths, int number,
+                                         const std::string& address) {
+  const std::string node = absl::StrFormat("%s/%d", paths.dev, number);
   UniqueFd fd(::open(node.c_str(), O_RDWR | O_CLOEXEC));
   if (!fd.valid()) return OpenError(errno, node, number, address);
-
   vfio_group_status status = {};
   status.argsz = sizeof(status);
   MVM_RETURN_IF_ERROR(
       VFIO_IOCTL(fd.get(), VFIO_GROUP_GET_STATUS, &status).status());
   if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
-    auto members = ListGroup(container->paths().sysfs, number);
+    auto members = ListGroup(paths.sysfs, number);
     if (!members.ok()) {
       return absl::FailedPreconditionError(absl::StrFormat(
           "IOMMU group %d of %s is not viable: every device in it must be "
@@ -72,6 +69,28 @@ absl::StatusOr<std::shared_ptr<Group>> Group::Open(
           number, address, members.status().message()));
     }
     return NonViableGroupError(number, address, *members);
+  }
+  return fd;
+}
+
+absl::StatusOr<std::shared_ptr<Group>> Group::Open(
+    std::shared_ptr<Container> container, int number,
+    const std::string& address, UniqueFd node) {
+  UniqueFd fd = std::move(node);
+  if (!fd.valid()) {
+    MVM_ASSIGN_OR_RETURN(fd, OpenNode(container->paths(), number, address));
+  }
+  // Again: a group mate may have left vfio-pci since the node was opened.
+  vfio_group_status status = {};
+  status.argsz = sizeof(status);
+  MVM_RETURN_IF_ERROR(
+      VFIO_IOCTL(fd.get(), VFIO_GROUP_GET_STATUS, &status).status());
+  if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "IOMMU group %d of %s stopped being viable while microvm started: a "
+        "device in it left vfio-pci; %s",
+        number, address,
+        absl::StrFormat(remedy::kNonViableGroup, address)));
   }
   if (status.flags & VFIO_GROUP_FLAGS_CONTAINER_SET) {
     return absl::FailedPreconditionError(absl::StrFormat(

@@ -15,15 +15,21 @@
 namespace microvm::vfio {
 
 class Container;
+struct Paths;
 
 class Group {
  public:
-  // Opens <dev>/<number>, checks it is viable (naming the group mates that
-  // keep it from being so) and attaches it to `container`. `address` is
-  // the device that led here, for messages.
+  // Opens <dev>/<number> and checks it is viable (naming the group mates
+  // that keep it from being so). `address` is the device that led here, for
+  // messages.
+  static absl::StatusOr<UniqueFd> OpenNode(const Paths& paths, int number,
+                                           const std::string& address);
+  // Attaches the group to `container`, over `node` from OpenNode (opened
+  // now if invalid: a VMM under a sandbox opens its nodes before the guest
+  // runs and attaches them later).
   static absl::StatusOr<std::shared_ptr<Group>> Open(
       std::shared_ptr<Container> container, int number,
-      const std::string& address);
+      const std::string& address, UniqueFd node = UniqueFd());
 
   Group(const Group&) = delete;
   Group& operator=(const Group&) = delete;

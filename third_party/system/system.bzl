@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Wraps Debian's Abseil, GoogleTest, GoogleMock and Google Benchmark.
+"""Wraps Debian's Abseil, GoogleTest, GoogleMock, Google Benchmark and libseccomp.
 
 The libraries live in /usr; this repository rule writes cc_library targets
 that carry only link options. Abseil's static link line is asked of
@@ -40,6 +40,8 @@ def _system_libraries_impl(ctx):
     if res.return_code != 0:
         fail("pkg-config could not find Abseil (install libabsl-dev): " + res.stderr)
     absl = _linkopts(res.stdout)
+    if not ctx.path("/usr/include/seccomp.h").exists:
+        fail("no /usr/include/seccomp.h: install libseccomp-dev (bash tools/setup.sh does)")
     ctx.file("WORKSPACE", "workspace(name = \"%s\")\n" % ctx.name)
     ctx.file("BUILD.bazel", """
 package(default_visibility = ["//visibility:public"])
@@ -67,6 +69,13 @@ cc_library(
 cc_library(
     name = "gmock_main",
     linkopts = ["-lgmock_main", "-lgmock", "-lgtest", "-lpthread"],
+)
+
+# Linked statically into every program, the static and the sanitizer builds
+# alike: the nested machine has no libseccomp.so.
+cc_library(
+    name = "seccomp",
+    linkopts = ["-l:libseccomp.a"],
 )
 
 cc_library(

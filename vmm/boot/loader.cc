@@ -4,6 +4,7 @@
 #include <asm/bootparam.h>
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -17,10 +18,20 @@
 namespace microvm::boot {
 namespace {
 
-absl::StatusOr<KernelImage> LoadKernelFile(const GuestMemory& mem,
+// `opened` if given, else the file at `path`.
+absl::StatusOr<const ImageFile*> OpenImage(const ImageFile* opened,
                                            const std::string& path,
+                                           const std::string& what,
+                                           std::optional<ImageFile>& storage) {
+  if (opened != nullptr) return opened;
+  MVM_ASSIGN_OR_RETURN(storage, ImageFile::Open(path, what));
+  return &*storage;
+}
+
+absl::StatusOr<KernelImage> LoadKernelFile(const GuestMemory& mem,
+                                           const ImageFile& file,
                                            boot_params& zero_page) {
-  MVM_ASSIGN_OR_RETURN(ImageFile file, ImageFile::Open(path, "kernel"));
+  const std::string& path = file.path();
   // The start of the file tells the format and holds a bzImage's header.
   std::vector<uint8_t> head(std::min(file.size(), kBzImageHeadBytes));
   MVM_RETURN_IF_ERROR(file.ReadAt(0, absl::MakeSpan(head)));
@@ -54,9 +65,9 @@ absl::StatusOr<KernelImage> LoadKernelFile(const GuestMemory& mem,
   return kernel;
 }
 
-absl::Status LoadInitrd(const GuestMemory& mem, const std::string& path,
+absl::Status LoadInitrd(const GuestMemory& mem, const ImageFile& file,
                         const KernelImage& kernel, boot_params& zero_page) {
-  MVM_ASSIGN_OR_RETURN(ImageFile file, ImageFile::Open(path, "initrd"));
+  const std::string& path = file.path();
   absl::StatusOr<uint64_t> gpa = PlaceInitrd(mem, file.size(), kernel);
   if (!gpa.ok()) {
     return Annotate(gpa.status(), absl::StrCat("initrd ", path));
@@ -73,11 +84,18 @@ absl::Status LoadInitrd(const GuestMemory& mem, const std::string& path,
 absl::StatusOr<BootInfo> LoadKernel(const GuestMemory& mem,
                                     const LoadOptions& options) {
   boot_params zero_page{};
+  std::optional<ImageFile> kernel_storage;
+  MVM_ASSIGN_OR_RETURN(const ImageFile* kernel_file,
+                       OpenImage(options.kernel_file, options.kernel_path,
+                                 "kernel", kernel_storage));
   MVM_ASSIGN_OR_RETURN(KernelImage kernel,
-                       LoadKernelFile(mem, options.kernel_path, zero_page));
-  if (!options.initrd_path.empty()) {
-    MVM_RETURN_IF_ERROR(
-        LoadInitrd(mem, options.initrd_path, kernel, zero_page));
+                       LoadKernelFile(mem, *kernel_file, zero_page));
+  if (options.initrd_file != nullptr || !options.initrd_path.empty()) {
+    std::optional<ImageFile> initrd_storage;
+    MVM_ASSIGN_OR_RETURN(const ImageFile* initrd_file,
+                         OpenImage(options.initrd_file, options.initrd_path,
+                                   "initrd", initrd_storage));
+    MVM_RETURN_IF_ERROR(LoadInitrd(mem, *initrd_file, kernel, zero_page));
   }
   MVM_RETURN_IF_ERROR(
       WriteCmdline(mem, options.cmdline, kernel.cmdline_max, zero_page));

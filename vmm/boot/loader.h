@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "memory/guest_memory.h"
+#include "vmm/boot/image_file.h"
 #include "vmm/boot/mptable.h"
 
 namespace microvm::boot {
@@ -20,6 +21,10 @@ namespace microvm::boot {
 struct LoadOptions {
   std::string kernel_path;  // bzImage (protocol >= 2.12) or ELF64 x86-64
   std::string initrd_path;  // empty: no initrd
+  // The same files already open (a VM that boots again keeps them open);
+  // null: opened from the paths.
+  const ImageFile* kernel_file = nullptr;
+  const ImageFile* initrd_file = nullptr;
   std::string cmdline;
   int cpus = 1;
   // PCI INTx wiring for the MP tables (bus 1); empty until the PCI root
