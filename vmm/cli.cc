@@ -100,6 +100,17 @@ bool HasSwitch(const std::vector<char*>& args, const std::string& name) {
   return false;
 }
 
+bool GivesFlag(const std::vector<char*>& args, const std::string& name) {
+  for (const char* arg : args) {
+    const absl::string_view a = arg;
+    if (a == "--") break;
+    for (const std::string& form : {"--" + name, "-" + name}) {
+      if (a == form || absl::StartsWith(a, form + "=")) return true;
+    }
+  }
+  return false;
+}
+
 std::string FormatHelp(const std::string& usage,
                        const std::vector<FlagHelp>& flags, size_t width) {
   // "  --name=DEFAULT" then the meaning, indented, wrapped at word breaks.

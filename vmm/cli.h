@@ -83,6 +83,10 @@ struct FlagHelp {
 // `name` in any of the forms --name, -name, --name=true.
 bool HasSwitch(const std::vector<char*>& args, const std::string& name);
 
+// True when `args` gives flag `name` a value in any form: --name, -name,
+// --name=..., -name=... (a default then does not apply).
+bool GivesFlag(const std::vector<char*>& args, const std::string& name);
+
 // microvm --help: the usage line, then every flag in `flags` (in the order
 // given) with its default and meaning, help text wrapped to `width` columns.
 std::string FormatHelp(const std::string& usage,

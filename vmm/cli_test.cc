@@ -128,6 +128,17 @@ TEST(HelpTest, HasSwitchFindsEveryFormUpToDoubleDash) {
   EXPECT_FALSE(HasSwitch({}, "help"));
 }
 
+TEST(HelpTest, GivesFlagFindsEveryFormUpToDoubleDash) {
+  char a[] = "--kernel=x", s1[] = "--seccomp", s2[] = "-seccomp=off",
+       s3[] = "--seccomp=log", dd[] = "--", other[] = "--seccomp_x=1";
+  EXPECT_TRUE(GivesFlag({a, s1}, "seccomp"));
+  EXPECT_TRUE(GivesFlag({s2}, "seccomp"));
+  EXPECT_TRUE(GivesFlag({s3, a}, "seccomp"));
+  EXPECT_FALSE(GivesFlag({a, other}, "seccomp"));
+  EXPECT_FALSE(GivesFlag({a, dd, s3}, "seccomp"));
+  EXPECT_FALSE(GivesFlag({}, "seccomp"));
+}
+
 TEST(HelpTest, ListsEveryFlagWithDefaultAndWrappedMeaning) {
   const std::string help = FormatHelp(
       "usage: microvm --kernel PATH",

@@ -90,7 +90,8 @@ ABSL_FLAG(std::string, disable_exits, "",
 ABSL_FLAG(std::string, seccomp, "enforce",
           "The sandbox's per-thread seccomp filters: enforce (a system call "
           "outside a thread's list ends microvm with one line naming it), "
-          "log (let through and logged by the kernel: dmesg) or off");
+          "log (let through and logged by the kernel: dmesg) or off; "
+          "unless given, MICROVM_SECCOMP in the environment says");
 ABSL_FLAG(std::string, user, "",
           "UID:GID to switch to once the guest's files and devices are open "
           "(microvm started as root); every capability is dropped either way");
@@ -303,7 +304,9 @@ int main(int argc, char** argv) {
   }
   config->vm.shutdown_timeout_s = static_cast<int>(shutdown_timeout);
   absl::StatusOr<microvm::sandbox::SeccompMode> seccomp =
-      microvm::sandbox::ParseSeccompMode(absl::GetFlag(FLAGS_seccomp));
+      !microvm::GivesFlag(given, "seccomp")
+          ? microvm::sandbox::DefaultSeccompMode()
+          : microvm::sandbox::ParseSeccompMode(absl::GetFlag(FLAGS_seccomp));
   if (!seccomp.ok()) return Fail(seccomp.status());
   config->vm.seccomp = *seccomp;
   config->vm.seccomp_run_thread = true;

@@ -71,12 +71,15 @@ absl::Status VfioHost::Open(const GuestMemory& mem) {
   if (opened()) return absl::OkStatus();
   // Devices first: a group that stopped being viable is reported before
   // seconds of DMA pinning.
+  // All or nothing: the host keeps no device of an Open that failed.
+  std::vector<std::shared_ptr<vfio::Device>> devices;
   for (const std::string& bdf : addresses_) {
     MVM_ASSIGN_OR_RETURN(std::unique_ptr<vfio::Device> d,
                          container_->OpenPciDevice(bdf));
-    devices_.push_back(std::move(d));
+    devices.push_back(std::move(d));
   }
   MVM_ASSIGN_OR_RETURN(dma_, vfio::DmaMapper::Create(container_, mem));
+  devices_ = std::move(devices);
   return absl::OkStatus();
 }
 

@@ -199,7 +199,8 @@ TEST(BadInputTest, HelpListsEveryMicrovmFlagWithItsDefault) {
           "--boot_timer=false\n", "--stats=false\n", "--stats_json=\"\"\n",
           "--shutdown_timeout=10\n", "--on_reboot=\"exit\"\n",
           "--cpu_affinity=\"\"\n",
-          "--halt_poll_ns=-1\n", "--disable_exits=\"\"\n", "--help\n",
+          "--halt_poll_ns=-1\n", "--disable_exits=\"\"\n",
+          "--seccomp=\"enforce\"\n", "--user=\"\"\n", "--help\n",
           "--version\n"}) {
       EXPECT_NE(r.out.find(std::string("\n  ") + flag), std::string::npos)
           << form << " does not list " << flag << " in:\n" << r.out;

@@ -741,8 +741,9 @@ TEST(CliTest, ShutdownTimeoutZeroStopsAtOnce) {
 
 // --- the sandbox (vmm/sandbox): seccomp filters, no privileges ---------------
 
-const std::vector<std::string> kSandboxKeys = {"Seccomp", "NoNewPrivs",
-                                               "CapEff", "Uid"};
+const std::vector<std::string> kSandboxKeys = {
+    "Seccomp", "Seccomp_filters", "NoNewPrivs", "CapEff",
+    "CapPrm",  "CapBnd",          "CapAmb",     "Uid"};
 
 // Every thread of a running microvm is under a seccomp filter, cannot gain
 // privileges and holds no capability; with --user it runs as that user.
@@ -759,7 +760,14 @@ TEST(CliTest, EveryThreadIsSandboxedWithNoPrivileges) {
     auto& status = seen[thread];
     EXPECT_EQ(status["Seccomp"], "2") << thread;
     EXPECT_EQ(status["NoNewPrivs"], "1") << thread;
-    EXPECT_EQ(status["CapEff"], "0000000000000000") << thread;
+    // The VMM thread's filter; a vCPU thread adds its own to the one it
+    // was made under.
+    EXPECT_EQ(status["Seccomp_filters"],
+              std::string(thread) == "main" ? "1" : "2")
+        << thread;
+    for (const char* caps : {"CapEff", "CapPrm", "CapBnd", "CapAmb"}) {
+      EXPECT_EQ(status[caps], "0000000000000000") << thread << " " << caps;
+    }
     EXPECT_THAT(status["Uid"], HasSubstr("65534\t65534\t65534")) << thread;
   }
   // --seccomp=off: no filter, still no capability.
@@ -796,6 +804,19 @@ TEST(CliTest, AForbiddenCallEndsMicrovmWithOneLineNamingTheThread) {
         << Describe(r);
     EXPECT_THAT(r.err, HasSubstr("--seccomp=log")) << Describe(r);
   }
+  // --seccomp=log lets the same call through (the kernel logs it) and the
+  // guest runs to its end.
+  std::vector<std::string> args = GuestArgs("hello");
+  args.insert(args.end(), {"--seccomp", "log"});
+  Result r = RunMicrovm(args, "", {}, false, [] {
+    setenv("MICROVM_TEST_FORBIDDEN_CALL", "vcpu", 1);
+  });
+  EXPECT_EQ(r.exit_status, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("Hello")) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("--seccomp=log: system calls outside the "
+                               "sandbox's lists are let through"))
+      << Describe(r);
+  EXPECT_THAT(r.err, Not(HasSubstr("the sandbox stopped"))) << Describe(r);
 }
 
 TEST(CliTest, BadSandboxFlagsAreOneLine) {

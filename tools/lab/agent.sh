@@ -20,7 +20,8 @@
 # "vfio_large_bar"), LAB_ROM_SHA256 (scenario "vfio_rom").
 #
 # Other machine-readable lines: "LAB-PCI <bdf> <vendor>:<device> group=<g>
-# driver=<d> <name>" and "LAB-BIND <name> <bdf> group=<g> OK|FAILED <why>".
+# driver=<d> <name>", "LAB-BIND <name> <bdf> group=<g> OK|FAILED <why>" and
+# "LAB-SANDBOX <scenario>: ..." (what sandbox_sampler saw).
 # The inner guest's console is echoed with the prefix "inner| ".
 
 LAB=/lab
@@ -242,6 +243,56 @@ inner_check_booted() {
   return 1
 }
 
+# --- the sandbox, in every scenario ---------------------------------------------
+# While a scenario runs, sandbox_sampler looks at every thread of every
+# microvm process four times a second, once it has a vCPU thread (the guest
+# runs: the main thread's filter is in place before the first vCPU thread
+# exists), and writes "pid tid name Seccomp NoNewPrivs CapEff" lines.
+# Builtins only (no fork per sample): the lab has one CPU. Not for the
+# bench_* scenarios, whose numbers it would disturb.
+sandbox_sampler() {
+  _comm=${MICROVM##*/}
+  while :; do
+    for p in /proc/[0-9]*; do
+      read -r _c <"${p}/comm" 2>/dev/null || continue
+      [ "${_c}" = "${_comm}" ] || continue
+      _threads="" _vcpu=0
+      for t in "${p}"/task/*; do
+        read -r _n <"${t}/comm" 2>/dev/null || continue
+        case "${_n}" in vcpu*) _vcpu=1 ;; esac
+        _threads="${_threads} ${t##*/}:${_n}"
+      done
+      [ "${_vcpu}" = 1 ] || continue
+      for tn in ${_threads}; do
+        _s="" _p="" _e=""
+        while read -r _k _v _; do
+          case "${_k}" in
+            Seccomp:) _s=${_v} ;;
+            NoNewPrivs:) _p=${_v} ;;
+            CapEff:) _e=${_v} ;;
+          esac
+        done <"${p}/task/${tn%%:*}/status" 2>/dev/null
+        [ -n "${_s}" ] && echo "${p#/proc/} ${tn%%:*} ${tn#*:} ${_s} ${_p} ${_e}"
+      done
+    done
+    sleep 0.25
+  done
+}
+
+# sandbox_verdict SCENARIO FILE: FAIL unless every sampled thread was under
+# its filter, without privileges; a thread may be seen once or twice on its
+# way in (it names itself just before installing its filter).
+sandbox_verdict() {
+  [ -s "$2" ] || { echo "LAB-SANDBOX $1: no microvm ran with a vCPU"; return; }
+  bad=$(awk '$4 != 2 || $5 != 1 || $6 != "0000000000000000" { n[$1 " " $2 " " $3]++ }
+             END { for (k in n) if (n[k] > 2) print k " (" n[k] " samples)" }' "$2")
+  if [ -n "${bad}" ]; then
+    lab_result "$1" FAIL "sandbox: threads not under their filter or holding privileges: $(echo "${bad}" | tr '\n' ';' | cut -c1-300)"
+    return
+  fi
+  echo "LAB-SANDBOX $1: $(awk '{ p[$1]; t[$1 " " $2]; n++ } END { print length(p) " microvm processes, " length(t) " threads, " n " samples: Seccomp 2, NoNewPrivs 1, CapEff 0" }' "$2")"
+}
+
 # --- main ----------------------------------------------------------------------
 binds=""
 while [ $# -gt 0 ]; do
@@ -268,7 +319,19 @@ for scenario in "$@"; do
   unset -f run_scenario 2>/dev/null
   # shellcheck disable=SC1090 # the scenario is chosen at run time.
   . "${file}"
+  samples=${WORK}/sandbox-samples-${scenario}
+  : >"${samples}"
+  sampler=""
+  case "${scenario}" in
+    bench_*) ;;
+    *) sandbox_sampler >"${samples}" 2>/dev/null & sampler=$! ;;
+  esac
   run_scenario
+  if [ -n "${sampler}" ]; then
+    kill "${sampler}" 2>/dev/null
+    wait "${sampler}" 2>/dev/null
+    sandbox_verdict "${scenario}" "${samples}"
+  fi
   grep -q "^LAB-RESULT ${scenario} " "${RESULTS}" ||
     lab_result "${scenario}" FAIL "scenario reported no result"
 done

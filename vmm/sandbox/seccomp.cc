@@ -31,6 +31,10 @@ constexpr int kMaxSyscall = 512;
 const char* g_syscall_names[kMaxSyscall];
 std::once_flag g_names_once;
 
+// si_code of a filter's trap (SYS_SECCOMP in <asm-generic/siginfo.h>, which
+// cannot be included beside glibc's <signal.h>).
+constexpr int kSysSeccomp = 1;
+
 // The installing thread's name, for the SIGSYS line.
 thread_local char t_thread_name[16];
 
@@ -54,6 +58,8 @@ struct Line {
 };
 
 void OnSigsys(int, siginfo_t* info, void* context) {
+  // Only the filter's trap is ours: a SIGSYS sent by kill() is ignored.
+  if (info->si_code != kSysSeccomp) return;
   const int nr = info->si_syscall;
   Line line;
   line.Add("microvm: the sandbox stopped the ");
@@ -136,6 +142,13 @@ absl::StatusOr<std::vector<sock_filter>> Compile(
   } release{ctx};
   // Installed with a system call of its own (Install), not seccomp_load.
   (void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+  // A call made through another architecture's entry (int 0x80, x32) has
+  // other numbers: the process ends, whatever the mode.
+  if (int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
+                                SCMP_ACT_KILL_PROCESS);
+      rc != 0) {
+    return SeccompError(rc, "setting the action for foreign system calls");
+  }
   for (const Rule& r : RulesFor(kind, options)) {
     uint32_t action = SCMP_ACT_ALLOW;
     scmp_arg_cmp cmp[1];
@@ -156,6 +169,9 @@ absl::StatusOr<std::vector<sock_filter>> Compile(
         break;
       case ArgCheck::kOption:
         cmp[count++] = SCMP_A0(SCMP_CMP_EQ, r.value);
+        break;
+      case ArgCheck::kOwnProcess:
+        cmp[count++] = SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(::getpid()));
         break;
       case ArgCheck::kFailNoSys:
         action = SCMP_ACT_ERRNO(ENOSYS);

@@ -44,12 +44,18 @@ const Rule kRules[] = {
     MVM_CALL(kAll, madvise, "free (MADV_DONTNEED); a thread's stack at exit"),
     MVM_CALL(kAll, futex, "mutexes, condition variables, thread joins"),
     MVM_CALL(kAll, sched_yield, "Abseil's mutex spinning"),
+    MVM_CALL(kAll, sched_getparam,
+             "glibc reads a thread's scheduling parameters when it first "
+             "needs them (pthread_create, pthread_getattr_np); read-only"),
+    MVM_CALL(kAll, sched_getscheduler, "the same, for the policy"),
     MVM_CALL(kAll, nanosleep, "Abseil's mutex back-off"),
     MVM_CALL(kAll, clock_nanosleep, "sleeps (absl::SleepFor)"),
     MVM_CALL(kAll, clock_gettime, "clocks where the vDSO cannot serve them"),
     MVM_CALL(kAll, gettid, "the DMA thread's priority; thread ids"),
     MVM_CALL(kAll, getpid, "pthread_kill, raise"),
-    MVM_CALL(kAll, tgkill, "kicking a vCPU out of KVM_RUN (pthread_kill)"),
+    MVM_CALL_IF(kAll, tgkill, ArgCheck::kOwnProcess, 0, kAlways,
+                "kicking a vCPU out of KVM_RUN (pthread_kill); threads of "
+                "microvm only"),
     MVM_CALL(kAll, rt_sigprocmask, "signal masks of threads"),
     MVM_CALL(kAll, rt_sigreturn, "return from the vCPU kick handler"),
     MVM_CALL(kAll, restart_syscall, "a sleep interrupted by a signal"),
@@ -77,12 +83,20 @@ const Rule kRules[] = {
              "the event loop watches interrupt fds the guest turns on"),
     MVM_CALL(kVmm, epoll_wait, "the event loop"),
     MVM_CALL(kVmm, epoll_pwait, "the event loop"),
+    MVM_CALL(kVmm | kVcpu, poll,
+             "whether a VFIO INTx or MSI-X vector is pending (the guest "
+             "reads the PBA); stderr writable for microvm's lines"),
+    MVM_CALL(kVmm | kVcpu, ppoll, "the same, where glibc uses ppoll"),
     MVM_CALL(kVmm | kVcpu, fstat, "stdio's first write to a stream"),
     MVM_CALL(kVmm | kVcpu, newfstatat,
              "stdio's first write to a stream (glibc 2.33+)"),
     MVM_CALL(kVmm, ftruncate, "--stats_json rewrites its file at exit"),
     MVM_CALL(kVmm, rt_sigpending, "a stop signal that came as a boot ended"),
-    MVM_CALL(kVmm, sched_getaffinity, "the CPUs a boot starts from"),
+    MVM_CALL(kAll, sched_getaffinity,
+             "the CPUs a boot starts from; glibc's malloc counts CPUs when "
+             "a thread first needs an arena of its own; read-only"),
+    MVM_CALL(kAll, alarm,
+             "the crash handler's watchdog (a crash must still be reported)"),
     MVM_CALL(kVmm | kVcpu, sched_setaffinity,
              "--cpu_affinity: a vCPU thread and the event loop pin themselves"),
     // --- threads made after the VMM thread's filter ----------------------
@@ -93,10 +107,7 @@ const Rule kRules[] = {
                 "fails with ENOSYS: glibc then uses clone, whose flags the "
                 "filter sees (clone3's are behind a pointer)"),
     MVM_CALL(kVmm, set_robust_list, "a new thread's start (glibc)"),
-    MVM_CALL(kVmm, sched_getparam,
-             "pthread_create copies its creator's scheduling parameters"),
-    MVM_CALL(kVmm, sched_getscheduler,
-             "pthread_create copies its creator's scheduling policy"),
+
     MVM_CALL(kVmm, rt_sigaction,
              "glibc's own handlers (SIGCANCEL, SIGSETXID) at the first "
              "pthread_create; a restart's vCPU kick handler"),
@@ -193,7 +204,9 @@ const Rule kRules[] = {
 // LeakSanitizer's check at exit stops the threads with ptrace from a task
 // it clones.
 const Rule kSanitizerRules[] = {
+    MVM_CALL(kAll, open, "sanitizer: /proc/self/maps, /proc/self/task"),
     MVM_CALL(kAll, openat, "sanitizer: /proc/self/maps for a report"),
+    MVM_CALL(kAll, getdents, "LeakSanitizer: /proc/self/task"),
     MVM_CALL(kAll, readlink, "sanitizer: the program's path"),
     MVM_CALL(kAll, getdents64, "sanitizer: /proc/self/task"),
     MVM_CALL(kAll, lseek, "sanitizer: reading /proc files"),
@@ -207,13 +220,13 @@ const Rule kSanitizerRules[] = {
     MVM_CALL(kAll, sigaltstack, "sanitizer: its signal stack"),
     MVM_CALL(kAll, rt_sigaction, "sanitizer: its handlers"),
     MVM_CALL(kAll, getppid, "LeakSanitizer: its tracer task"),
-    MVM_CALL(kAll, sched_getaffinity, "sanitizer: CPU count"),
     MVM_CALL(kAll, prlimit64, "sanitizer: stack limits"),
     MVM_CALL(kAll, getrlimit, "sanitizer: stack limits"),
     MVM_CALL(kAll, setrlimit, "sanitizer: core dumps off"),
     MVM_CALL(kAll, uname, "sanitizer: kernel version"),
     MVM_CALL(kAll, pipe2, "sanitizer: symbolizer"),
     MVM_CALL(kAll, kill, "sanitizer"),
+    MVM_CALL(kAll, tgkill, "LeakSanitizer's tracer task signals threads"),
 };
 
 #undef MVM_CALL

@@ -34,6 +34,7 @@ enum class ArgCheck {
   kNoExec,       // mmap/mprotect without PROT_EXEC (argument 2)
   kThread,       // clone with CLONE_THREAD: threads, never processes
   kOption,       // prctl/seccomp with this first argument (`value`)
+  kOwnProcess,   // tgkill of a thread of this process (argument 0)
   kFailNoSys,    // not allowed: fails with ENOSYS (clone3, so glibc falls
                  // back to clone, whose flags a filter can see)
 };
