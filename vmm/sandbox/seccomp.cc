@@ -95,7 +95,9 @@ void OnSigsys(int, siginfo_t* info, void* context) {
       " is not in its seccomp filter (vmm/sandbox/seccomp_policy.cc): a bug "
       "in microvm or a guest exploiting one; run with --seccomp=log to see "
       "every call missing, and report it\n");
-  (void)::write(STDERR_FILENO, line.text, line.len);
+  // Nothing to do if stderr is gone: microvm ends either way.
+  const ssize_t written = ::write(STDERR_FILENO, line.text, line.len);
+  (void)written;
   ::syscall(SYS_exit_group, 1);
 }
 
