@@ -202,6 +202,9 @@ class StatsJsonFile {
     written_ = true;
     return absl::OkStatus();
   }
+  // A VM is about to run: the file stays whatever happens (removing it
+  // would take a call the sandbox does not allow).
+  void Keep() { created_ = false; }
   ~StatsJsonFile() {
     if (fd_ < 0) return;
     ::close(fd_);
@@ -244,9 +247,7 @@ int main(int argc, char** argv) {
     }
     pthread_attr_destroy(&attr);
   }
-  // A crash (a bug: it must never happen) prints where, not just a signal.
   absl::InitializeSymbolizer(argv[0]);
-  absl::InstallFailureSignalHandler({});
   absl::SetProgramUsageMessage(kUsage);
   // Abseil's own --version (and --helpfull's header) say the same.
   absl::FlagsUsageConfig usage_config;
@@ -326,6 +327,13 @@ int main(int argc, char** argv) {
   if (!seccomp.ok()) return Fail(seccomp.status());
   config->vm.seccomp = *seccomp;
   config->vm.seccomp_run_thread = true;
+  // A crash (a bug: it must never happen) prints where, not just a signal.
+  // Under the sandbox as addresses only: symbolizing opens files
+  // (/proc/self/maps, the binary), which would end the report at the
+  // sandbox's line (addr2line -e microvm turns them into lines).
+  absl::FailureSignalHandlerOptions crash;
+  crash.symbolize_stacktrace = *seccomp == microvm::sandbox::SeccompMode::kOff;
+  absl::InstallFailureSignalHandler(crash);
   std::optional<microvm::sandbox::UserIds> user;
   if (const std::string u = absl::GetFlag(FLAGS_user); !u.empty()) {
     absl::StatusOr<microvm::sandbox::UserIds> ids =
@@ -359,6 +367,7 @@ int main(int argc, char** argv) {
         "--seccomp=log: system calls outside the sandbox's lists are let "
         "through and logged by the kernel (dmesg | grep type=1326)");
   }
+  stats_json.Keep();
   absl::StatusOr<microvm::VmExit> exit = (*vm)->Run();
   const microvm::VmStats stats = (*vm)->Stats();
   vm->reset();

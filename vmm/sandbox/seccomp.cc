@@ -2,6 +2,7 @@
 #include "vmm/sandbox/seccomp.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <mutex>
 
 #include "absl/base/internal/sysinfo.h"
@@ -153,7 +155,7 @@ absl::StatusOr<std::vector<sock_filter>> Compile(
   }
   for (const Rule& r : RulesFor(kind, options)) {
     uint32_t action = SCMP_ACT_ALLOW;
-    scmp_arg_cmp cmp[1];
+    scmp_arg_cmp cmp[2];
     unsigned count = 0;
     switch (r.check) {
       case ArgCheck::kAny:
@@ -171,6 +173,10 @@ absl::StatusOr<std::vector<sock_filter>> Compile(
         break;
       case ArgCheck::kOption:
         cmp[count++] = SCMP_A0(SCMP_CMP_EQ, r.value);
+        break;
+      case ArgCheck::kFilterNoFlags:
+        cmp[count++] = SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER);
+        cmp[count++] = SCMP_A1(SCMP_CMP_EQ, 0);
         break;
       case ArgCheck::kOwnProcess:
         cmp[count++] = SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(::getpid()));
@@ -235,8 +241,13 @@ absl::StatusOr<std::unique_ptr<SeccompFilters>> SeccompFilters::Build(
   // first contention, and its cycle clock reads the TSC frequency
   // (/sys/devices/system/cpu/cpu0/tsc_freq_khz, else /proc/cpuinfo) when a
   // timed wait first needs it: both may come long after the filters are in.
+  // glibc's malloc too: a thread's heap that shrinks reads
+  // /proc/sys/vm/overcommit_memory the first time; it never shrinks below the
+  // trim threshold, so none does (a guest could otherwise make a vCPU
+  // free enough, e.g. by unmasking a thousand MSI-X vectors).
   (void)absl::base_internal::NumCPUs();
   (void)absl::base_internal::NominalCPUFrequency();
+  (void)::mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
   for (ThreadKind kind :
        {ThreadKind::kVmm, ThreadKind::kVcpu, ThreadKind::kDma}) {
     MVM_ASSIGN_OR_RETURN(f->programs_[static_cast<int>(kind)],

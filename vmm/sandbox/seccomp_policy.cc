@@ -97,8 +97,10 @@ const Rule kRules[] = {
              "a thread first needs an arena of its own; read-only"),
     MVM_CALL(kAll, alarm,
              "the crash handler's watchdog (a crash must still be reported)"),
-    MVM_CALL(kVmm | kVcpu, sched_setaffinity,
-             "--cpu_affinity: a vCPU thread and the event loop pin themselves"),
+    MVM_CALL(kVmm, sched_setaffinity,
+             "--cpu_affinity: the event loop pins itself, a restart's vCPU "
+             "threads before their own filter; a restart restores the "
+             "boot's CPUs"),
     // --- threads made after the VMM thread's filter ----------------------
     MVM_CALL_IF(kVmm, clone, ArgCheck::kThread, 0, kAlways,
                 "the DMA thread (--dma_map=overlap) and a restart's vCPU "
@@ -108,19 +110,20 @@ const Rule kRules[] = {
                 "filter sees (clone3's are behind a pointer)"),
     MVM_CALL(kVmm, set_robust_list, "a new thread's start (glibc)"),
 
-    MVM_CALL(kVmm, rt_sigaction,
-             "glibc's own handlers (SIGCANCEL, SIGSETXID) at the first "
-             "pthread_create; a restart's vCPU kick handler"),
+    MVM_CALL(kAll, rt_sigaction,
+             "a crash's report on any thread (Abseil's failure handler arms "
+             "SIGALRM, then restores the default action); glibc's own "
+             "handlers at the first pthread_create; a restart's vCPU kick "
+             "handler"),
     MVM_CALL(kVmm, rseq, "a new thread's start (glibc 2.35+)"),
-    MVM_CALL(kVmm | kDma, setpriority,
-             "the DMA thread lowers its own priority (nice 19)"),
-    MVM_CALL_IF(kVmm | kVcpu | kDma, prctl, ArgCheck::kOption,
-                PR_SET_NO_NEW_PRIVS, kAlways,
+    MVM_CALL(kVmm, setpriority,
+             "the DMA thread lowers its own priority (nice 19) before its "
+             "own filter"),
+    MVM_CALL_IF(kVmm, prctl, ArgCheck::kOption, PR_SET_NO_NEW_PRIVS, kAlways,
                 "a new thread sets it before its own filter (already set)"),
     MVM_CALL_IF(kVmm, prctl, ArgCheck::kOption, PR_SET_NAME, kAlways,
                 "a new thread names itself (vcpuN, dma) for ps -L and top"),
-    MVM_CALL_IF(kVmm, seccomp, ArgCheck::kOption, SECCOMP_SET_MODE_FILTER,
-                kAlways,
+    MVM_CALL_IF(kVmm, seccomp, ArgCheck::kFilterNoFlags, 0, kAlways,
                 "a new thread adds its own filter (filters only ever narrow)"),
     // --- KVM: the vCPU's run loop and what the guest's device accesses do -
     MVM_IOCTL(kVmm | kVcpu, KVM_RUN, kAlways, "running the guest"),

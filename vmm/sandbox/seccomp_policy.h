@@ -35,6 +35,8 @@ enum class ArgCheck {
   kThread,       // clone with CLONE_THREAD: threads, never processes
   kOption,       // prctl/seccomp with this first argument (`value`)
   kOwnProcess,   // tgkill of a thread of this process (argument 0)
+  kFilterNoFlags,  // seccomp(SECCOMP_SET_MODE_FILTER, 0, ...): no flag (as
+                   // SPEC_ALLOW, which would turn a mitigation off)
   kFailNoSys,    // not allowed: fails with ENOSYS (clone3, so glibc falls
                  // back to clone, whose flags a filter can see)
 };

@@ -74,8 +74,14 @@ TEST(SeccompPolicyTest, NoFilesSocketsOrProgramsInTheRelease) {
         if (r.nr == SYS_mmap || r.nr == SYS_mprotect) {
           EXPECT_EQ(r.check, ArgCheck::kNoExec) << r.name;
         }
-        if (r.nr == SYS_prctl || r.nr == SYS_seccomp) {
+        if (r.nr == SYS_prctl) {
           EXPECT_EQ(r.check, ArgCheck::kOption) << r.name;
+        }
+        if (r.nr == SYS_seccomp) {
+          EXPECT_EQ(r.check, ArgCheck::kFilterNoFlags) << r.name;
+        }
+        if (r.nr == SYS_tgkill) {
+          EXPECT_EQ(r.check, ArgCheck::kOwnProcess) << r.name;
         }
       }
     }
