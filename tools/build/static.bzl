@@ -24,3 +24,25 @@ def static_features():
         _UBSAN_BUILD: [],
         "//conditions:default": ["fully_static_link"],
     })
+
+def hot_text_linkopts(script):
+    """linkopts that gather a static program's touched code (hot_text.sh).
+
+    `script` is the linker script's label, also in additional_linker_inputs.
+    GNU ld (bfd), not gold: gold's scripts cannot INSERT an output section
+    and its --section-ordering-file cannot name a member of an archive
+    (glibc's code is in archive members whose sections are all ".text").
+    """
+    return select({
+        _ASAN_BUILD: [],
+        _UBSAN_BUILD: [],
+        "//conditions:default": ["-fuse-ld=bfd", "-Wl,-T,$(location %s)" % script],
+    })
+
+def hot_text_features():
+    """features that go with hot_text_linkopts: bfd has no --start-lib."""
+    return select({
+        _ASAN_BUILD: [],
+        _UBSAN_BUILD: [],
+        "//conditions:default": ["-supports_start_end_lib"],
+    })
