@@ -81,3 +81,11 @@ if [[ ${lab} == 1 ]]; then
   grep -q '^LAB-BENCH' "${out}/lab.log" && extras+=("${out}/lab.log")
 fi
 bench/report.sh "${out}/results.json" "${out}" "${where}" "${extras[@]}"
+# An interval wider than the effect it reports cannot say which side is
+# faster: say so here too, not only in the report's table.
+if [[ -s ${out}/ratios.tsv ]]; then
+  awk -F'\t' '$8 == 1 {
+    printf "run.sh: warning: %s: ratio %.4f, 95%% interval [%.4f, %.4f] is wider than the effect (|ratio - 1|): more --samples or a quieter machine\n", $1, $2, $3, $4
+  }' "${out}/ratios.tsv" >&2
+fi
+echo "run.sh: report: ${out}/report.md"

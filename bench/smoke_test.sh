@@ -1,13 +1,14 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
 # Runs every latency benchmark with a handful of samples and checks the
-# Google Benchmark JSON: 31 benchmarks, none failed, the 25 latency ones
+# Google Benchmark JSON: 33 benchmarks, none failed, the 26 latency ones
 # (8 of them microvm's settings for dedicated CPUs against the default; on a
 # KVM without KVM_CAP_HALT_POLL or the HLT/PAUSE exits to disable, those up
 # to 6 fail with the refusal line and nothing else may)
 # with a positive median and no lost sample, the two memory ones with a
 # positive overhead, the three interleaved ratios positive within their
-# interval. Times nothing: this is not a benchmark run
+# interval, Startup/phases with the 11 phases of --boot_timer's set-up line
+# (process start to main ... vCPUs). Times nothing: this is not a benchmark run
 # (that is bench/run.sh). Run by //bench:smoke_test through
 # tests/nested/run_kvm_test.sh (host /dev/kvm or the nested machine), from the
 # runfiles directory, with busybox's sh and awk.
@@ -33,12 +34,14 @@ awk '
   /"ratio": / { r = $2 + 0 }
   /"ratio_high": / { hi = $2 + 0 }
   /"ratio_low": / { lo = $2 + 0 }
+  /"phase[0-9][0-9]_[a-z_0-9]+_ms": / { phases++; if ($0 ~ /phase01_process_start_to_main_ms/) from_start++ }
   /"wider_than_effect": / { if (r > 0 && lo <= r && r <= hi) ratios++; else print "smoke: bad ratio in " name }
   END {
-    printf "smoke: %d benchmarks, %d with a median, %d with a memory overhead, %d ratios, %d failed, %d with lost samples\n",
-      runs, good, memory, ratios, errors, lost
+    printf "smoke: %d benchmarks, %d with a median, %d with a memory overhead, %d ratios, %d start-up phases, %d failed, %d with lost samples\n",
+      runs, good, memory, ratios, phases, errors, lost
     if (unsupported) printf "smoke: %d tuning benchmark(s) refused: this KVM lacks the setting\n", unsupported
-    exit !(runs == 31 && good + unsupported == 25 && memory == 2 && ratios == 3 &&
+    exit !(runs == 33 && good + unsupported == 26 && memory == 2 && ratios == 3 &&
+           phases == 11 && from_start == 1 &&
            errors == unsupported && unsupported <= 6 && lost == 0)
   }
 ' "${out}"

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
@@ -29,6 +30,12 @@ class BootPhases {
   void Mark(absl::string_view name) { Mark(name, Clock::now()); }
   void Mark(absl::string_view name, Clock::time_point at);
 
+  // A phase that ran before `start` (e.g. TimeBeforeMain()), taken as it
+  // is: it moves no mark.
+  void Add(absl::string_view name, absl::Duration took) {
+    phases_.push_back({std::string(name), took});
+  }
+
   struct Phase {
     std::string name;
     absl::Duration took;
@@ -43,6 +50,13 @@ class BootPhases {
   Clock::time_point last_;
   std::vector<Phase> phases_;
 };
+
+// How long the process ran before main() (exec, the loader, static
+// initializers): its first thread's time on a CPU and waiting for one since
+// the fork that created it (/proc/self/schedstat), less the time since
+// `main_start` (main()'s clock read). Call it on the main thread, early: a
+// sleep since `main_start` would count against the result (zero at least).
+absl::StatusOr<absl::Duration> TimeBeforeMain(BootPhases::Clock::time_point main_start);
 
 }  // namespace microvm
 

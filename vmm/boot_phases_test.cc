@@ -35,6 +35,28 @@ TEST(BootPhasesTest, AMarkBeforeTheLastCountsAsNoTime) {
   EXPECT_EQ(phases.phases()[2].took, absl::Microseconds(200));
 }
 
+TEST(BootPhasesTest, APhaseBeforeTheStartMovesNoMark) {
+  const BootPhases::Clock::time_point t0{};
+  BootPhases phases(t0);
+  phases.Add("process start to main", absl::Microseconds(900));
+  phases.Mark("flags", t0 + microseconds(310));
+  EXPECT_EQ(phases.Describe(), "set-up: process start to main 0.900 ms, flags 0.310 ms");
+}
+
+// The process ran before this test's main(): exec, the loader, gtest's
+// static initializers. Read from the kernel's schedstat (no timing asserted:
+// only that there is some, and that a later main() start leaves more).
+TEST(BootPhasesTest, TimeBeforeMainIsThereAndEndsAtMain) {
+  const BootPhases::Clock::time_point now = BootPhases::Clock::now();
+  absl::StatusOr<absl::Duration> before = TimeBeforeMain(now);
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_GT(*before, absl::ZeroDuration());
+  // A main() that started an hour ago: everything since the fork came after it.
+  absl::StatusOr<absl::Duration> none = TimeBeforeMain(now - std::chrono::hours(1));
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(*none, absl::ZeroDuration());
+}
+
 TEST(BootPhasesTest, NothingMarkedDescribesAsEmpty) {
   BootPhases phases(BootPhases::Clock::now());
   EXPECT_EQ(phases.Describe(), "");

@@ -27,6 +27,7 @@
 #include "absl/strings/str_format.h"
 #include "base/messages.h"
 #include "devices/pci_test_device.h"
+#include "vmm/boot_phases.h"
 #include "vmm/cli.h"
 #include "vmm/sandbox/privileges.h"
 #include "vmm/sandbox/seccomp.h"
@@ -343,7 +344,14 @@ int main(int argc, char** argv) {
   }
   config->vm.kvm_device = absl::GetFlag(FLAGS_kvm_device);
   config->vm.start = start;
-  if (absl::GetFlag(FLAGS_boot_timer)) config->vm.boot_timer_start = start;
+  if (absl::GetFlag(FLAGS_boot_timer)) {
+    config->vm.boot_timer_start = start;
+    // Before the sandbox (it opens /proc/self/schedstat); no line if the
+    // kernel keeps no schedstat, the phase is left out.
+    if (absl::StatusOr<absl::Duration> before = microvm::TimeBeforeMain(start); before.ok()) {
+      config->vm.boot_timer_before_start = *before;
+    }
+  }
   StatsJsonFile stats_json;
   if (const std::string path = absl::GetFlag(FLAGS_stats_json); !path.empty()) {
     if (absl::Status s = stats_json.Open(path); !s.ok()) return Fail(s);

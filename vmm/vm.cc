@@ -944,6 +944,9 @@ absl::StatusOr<std::unique_ptr<Vm>> Vm::Create(const VmConfig& config) {
   std::unique_ptr<BootPhases> phases;
   if (config.boot_timer_start.has_value()) {
     phases = std::make_unique<BootPhases>(*config.boot_timer_start);
+    if (config.boot_timer_before_start.has_value()) {
+      phases->Add("process start to main", *config.boot_timer_before_start);
+    }
   }
   MarkPhase(phases.get(), "flags");
   MVM_ASSIGN_OR_RETURN(GuestMemory mem,

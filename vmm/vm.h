@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "base/bus.h"
 #include "base/irq.h"
 #include "vmm/sandbox/seccomp.h"
@@ -90,6 +91,9 @@ struct VmConfig {
   // layout::kBootTimerAddr, and the guest's markers and the vCPUs' start are
   // reported on stderr in milliseconds since this time (microvm: main()).
   std::optional<std::chrono::steady_clock::time_point> boot_timer_start;
+  // With boot_timer_start: how long the process ran before it (microvm:
+  // TimeBeforeMain()), the set-up line's first phase, "process start to main".
+  std::optional<absl::Duration> boot_timer_before_start;
   // The sandbox (vmm/sandbox/seccomp.h): every vCPU thread, and the DMA
   // thread, installs its seccomp filter before it does the guest's work.
   sandbox::SeccompMode seccomp = sandbox::DefaultSeccompMode();

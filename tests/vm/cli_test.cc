@@ -242,7 +242,8 @@ TEST(CliTest, BootTimerReportsVcpuStartAndGuestMarkers) {
   ASSERT_EQ(lines.size(), 4u) << Describe(r);
   // Where the time to the first instruction went, phase by phase, in order.
   EXPECT_THAT(lines[0],
-              MatchesRegex("microvm: boot timer: set-up: flags [0-9.]+ ms, "
+              MatchesRegex("microvm: boot timer: set-up: process start to main "
+                           "[0-9.]+ ms, flags [0-9.]+ ms, "
                            "guest memory [0-9.]+ ms, kernel and initrd "
                            "[0-9.]+ ms, boot tables [0-9.]+ ms, KVM VM [0-9.]+ "
                            "ms, platform and memslots [0-9.]+ ms, PCI BARs "
