@@ -1,11 +1,66 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "base/bus.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_format.h"
 
 namespace microvm {
+
+Bus::Bus(std::string name) : name_(std::move(name)) {
+  absl::MutexLock lock(&mu_);
+  Publish();
+}
+
+void Bus::Publish() {
+  auto next = std::make_shared<BusSnapshot>();
+  next->entries.reserve(ranges_.size());
+  next->devices.reserve(ranges_.size());
+  next->counters.reserve(ranges_.size());
+  for (const auto& [base, range] : ranges_) {
+    next->entries.push_back({base, range.size, range.device.get(), range.counters.get()});
+    next->devices.push_back(range.device);
+    next->counters.push_back(range.counters);
+  }
+  snapshot_ = std::move(next);
+  generation_.fetch_add(1, std::memory_order_release);
+}
+
+std::shared_ptr<const BusSnapshot> Bus::Snapshot(uint64_t* generation) const {
+  absl::ReaderMutexLock lock(&mu_);
+  // Read under the lock: a Publish() after it bumps the generation again.
+  *generation = generation_.load(std::memory_order_acquire);
+  return snapshot_;
+}
+
+bool Bus::Access(const BusSnapshot& snapshot, uint64_t addr, absl::Span<uint8_t> read,
+                 absl::Span<const uint8_t> write, bool is_write) const {
+  const uint64_t len = is_write ? write.size() : read.size();
+  // The last range starting at or below `addr`.
+  auto it = std::upper_bound(snapshot.entries.begin(), snapshot.entries.end(), addr,
+                             [](uint64_t a, const BusSnapshot::Entry& e) { return a < e.base; });
+  const BusSnapshot::Entry* entry = nullptr;
+  uint64_t offset = 0;
+  if (it != snapshot.entries.begin()) {
+    --it;
+    offset = addr - it->base;
+    if (offset < it->size && len <= it->size - offset) entry = &*it;
+  }
+  if (entry == nullptr) {
+    (is_write ? unclaimed_writes_ : unclaimed_reads_).fetch_add(1, std::memory_order_relaxed);
+    if (!is_write) std::memset(read.data(), 0xff, read.size());
+    return false;
+  }
+  if (is_write) {
+    entry->counters->writes.fetch_add(1, std::memory_order_relaxed);
+    entry->device->Write(offset, write);
+  } else {
+    entry->counters->reads.fetch_add(1, std::memory_order_relaxed);
+    entry->device->Read(offset, read);
+  }
+  return true;
+}
 
 absl::Status Bus::Register(uint64_t base, uint64_t size,
                            std::shared_ptr<BusDevice> device,
@@ -36,7 +91,10 @@ absl::Status Bus::Register(uint64_t base, uint64_t size,
           base + size, prev->second.label, prev->first));
     }
   }
-  ranges_.try_emplace(base, size, std::move(device), std::move(label));
+  std::shared_ptr<BusCounters>& counters = labels_[label];
+  if (counters == nullptr) counters = std::make_shared<BusCounters>();
+  ranges_.emplace(base, Range{size, std::move(device), std::move(label), counters});
+  Publish();
   return absl::OkStatus();
 }
 
@@ -47,67 +105,44 @@ absl::Status Bus::Unregister(uint64_t base) {
     return absl::NotFoundError(absl::StrFormat(
         "%s bus: no range starts at 0x%x", name_, base));
   }
-  LabelCounts& kept = removed_[it->second.label];
-  kept.label = it->second.label;
-  kept.reads += it->second.reads.load(std::memory_order_relaxed);
-  kept.writes += it->second.writes.load(std::memory_order_relaxed);
   ranges_.erase(it);
+  Publish();
   return absl::OkStatus();
 }
 
-std::shared_ptr<BusDevice> Bus::Find(uint64_t addr, uint64_t len, bool write,
-                                     uint64_t* offset) const {
-  absl::ReaderMutexLock lock(&mu_);
-  auto it = ranges_.upper_bound(addr);
-  const Range* range = nullptr;
-  if (it != ranges_.begin()) {
-    --it;
-    const uint64_t off = addr - it->first;
-    if (off < it->second.size && len <= it->second.size - off) {
-      range = &it->second;
-      *offset = off;
-    }
-  }
-  if (range == nullptr) {
-    (write ? unclaimed_writes_ : unclaimed_reads_)
-        .fetch_add(1, std::memory_order_relaxed);
-    return nullptr;
-  }
-  (write ? range->writes : range->reads)
-      .fetch_add(1, std::memory_order_relaxed);
-  return range->device;
-}
-
 bool Bus::Read(uint64_t addr, absl::Span<uint8_t> data) const {
-  uint64_t offset = 0;
-  std::shared_ptr<BusDevice> device = Find(addr, data.size(), false, &offset);
-  if (device == nullptr) {
-    std::memset(data.data(), 0xff, data.size());
-    return false;
-  }
-  device->Read(offset, data);
-  return true;
+  uint64_t generation = 0;
+  std::shared_ptr<const BusSnapshot> snapshot = Snapshot(&generation);
+  return Access(*snapshot, addr, data, {}, false);
 }
 
 bool Bus::Write(uint64_t addr, absl::Span<const uint8_t> data) const {
-  uint64_t offset = 0;
-  std::shared_ptr<BusDevice> device = Find(addr, data.size(), true, &offset);
-  if (device == nullptr) return false;
-  device->Write(offset, data);
-  return true;
+  uint64_t generation = 0;
+  std::shared_ptr<const BusSnapshot> snapshot = Snapshot(&generation);
+  return Access(*snapshot, addr, {}, data, true);
+}
+
+bool Bus::Dispatcher::Read(uint64_t addr, absl::Span<uint8_t> data) {
+  if (bus_.generation_.load(std::memory_order_acquire) != generation_) {
+    snapshot_ = bus_.Snapshot(&generation_);
+  }
+  return bus_.Access(*snapshot_, addr, data, {}, false);
+}
+
+bool Bus::Dispatcher::Write(uint64_t addr, absl::Span<const uint8_t> data) {
+  if (bus_.generation_.load(std::memory_order_acquire) != generation_) {
+    snapshot_ = bus_.Snapshot(&generation_);
+  }
+  return bus_.Access(*snapshot_, addr, {}, data, true);
 }
 
 Bus::Counts Bus::counts() const {
   absl::ReaderMutexLock lock(&mu_);
-  std::map<std::string, LabelCounts> by_label = removed_;
-  for (const auto& [base, range] : ranges_) {
-    LabelCounts& c = by_label[range.label];
-    c.label = range.label;
-    c.reads += range.reads.load(std::memory_order_relaxed);
-    c.writes += range.writes.load(std::memory_order_relaxed);
-  }
   Counts counts;
-  for (auto& [label, c] : by_label) counts.labels.push_back(std::move(c));
+  for (const auto& [label, c] : labels_) {
+    counts.labels.push_back({label, c->reads.load(std::memory_order_relaxed),
+                             c->writes.load(std::memory_order_relaxed)});
+  }
   counts.unclaimed_reads = unclaimed_reads_.load(std::memory_order_relaxed);
   counts.unclaimed_writes = unclaimed_writes_.load(std::memory_order_relaxed);
   return counts;

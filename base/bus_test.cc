@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "base/bus.h"
 
+#include <atomic>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -131,6 +133,89 @@ TEST(BusTest, CountsAccessesPerLabelAcrossMoves) {
   EXPECT_EQ(c.labels[1].writes, 0u);
   EXPECT_EQ(c.unclaimed_reads, 1u);
   EXPECT_EQ(c.unclaimed_writes, 1u);
+}
+
+// A Dispatcher (a vCPU's view) sees every change made before its access:
+// a range added, removed or moved, and counts the way the bus does.
+TEST(BusTest, DispatcherFollowsChanges) {
+  Bus bus("test");
+  Bus::Dispatcher dispatch(bus);
+  auto dev = std::make_shared<Recorder>();
+  uint8_t byte = 0;
+  EXPECT_FALSE(dispatch.Read(0x100, absl::MakeSpan(&byte, 1)));
+  EXPECT_EQ(byte, 0xff);
+  ASSERT_TRUE(bus.Register(0x100, 0x10, dev, "a").ok());
+  EXPECT_TRUE(dispatch.Read(0x104, absl::MakeSpan(&byte, 1)));
+  EXPECT_EQ(byte, 4);
+  EXPECT_TRUE(dispatch.Write(0x10f, absl::MakeConstSpan(&byte, 1)));
+  EXPECT_FALSE(dispatch.Write(0x10f, absl::MakeConstSpan(&byte, 2)));  // straddles
+  ASSERT_TRUE(bus.Unregister(0x100).ok());
+  EXPECT_FALSE(dispatch.Write(0x104, absl::MakeConstSpan(&byte, 1)));
+  ASSERT_TRUE(bus.Register(0x800, 0x10, dev, "a").ok());
+  EXPECT_TRUE(dispatch.Read(0x808, absl::MakeSpan(&byte, 1)));
+  EXPECT_EQ(byte, 8);
+  ASSERT_EQ(dev->log.size(), 3u);
+  Bus::Counts c = bus.counts();
+  ASSERT_EQ(c.labels.size(), 1u);
+  EXPECT_EQ(c.labels[0].reads, 2u);
+  EXPECT_EQ(c.labels[0].writes, 1u);
+  EXPECT_EQ(c.unclaimed_reads, 1u);
+  EXPECT_EQ(c.unclaimed_writes, 2u);
+}
+
+// Counts its accesses from any thread; its destructor records that it ran.
+class Counter : public BusDevice {
+ public:
+  explicit Counter(std::atomic<int>* destroyed) : destroyed_(destroyed) {}
+  ~Counter() override { destroyed_->fetch_add(1); }
+  void Read(uint64_t, absl::Span<uint8_t> data) override {
+    accesses.fetch_add(1);
+    std::fill(data.begin(), data.end(), 0);
+  }
+  void Write(uint64_t, absl::Span<const uint8_t>) override { accesses.fetch_add(1); }
+  std::atomic<uint64_t> accesses{0};
+
+ private:
+  std::atomic<int>* destroyed_;
+};
+
+// A vCPU dispatching while another thread moves its range back and forth
+// (a guest reprogramming a BAR from another vCPU): every access lands on the
+// device or reads as nothing, the device outlives the last snapshot that
+// names it and no more (run under the sanitizers in CI).
+TEST(BusTest, DispatcherIsSafeWhileRangesMove) {
+  std::atomic<int> destroyed{0};
+  Bus bus("test");
+  auto dev = std::make_shared<Counter>(&destroyed);
+  ASSERT_TRUE(bus.Register(0x1000, 0x10, dev, "bar").ok());
+  std::atomic<bool> done{false};
+  uint64_t hits = 0, misses = 0;
+  std::thread vcpu([&] {
+    Bus::Dispatcher dispatch(bus);
+    uint8_t byte = 0;
+    while (!done.load()) {
+      (dispatch.Write(0x1004, absl::MakeConstSpan(&byte, 1)) ? hits : misses)++;
+    }
+  });
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_TRUE(bus.Unregister(0x1000).ok());
+    ASSERT_TRUE(bus.Register(0x2000, 0x10, dev, "bar").ok());
+    ASSERT_TRUE(bus.Unregister(0x2000).ok());
+    ASSERT_TRUE(bus.Register(0x1000, 0x10, dev, "bar").ok());
+  }
+  done = true;
+  vcpu.join();
+  EXPECT_EQ(hits, dev->accesses.load());
+  Bus::Counts c = bus.counts();
+  ASSERT_EQ(c.labels.size(), 1u);
+  EXPECT_EQ(c.labels[0].writes, hits);
+  EXPECT_EQ(c.unclaimed_writes, misses);
+  // Removed, with the vCPU's view gone and our reference dropped, nothing
+  // keeps it.
+  ASSERT_TRUE(bus.Unregister(0x1000).ok());
+  EXPECT_EQ(destroyed.load(), 0);
+  dev.reset();
+  EXPECT_EQ(destroyed.load(), 1) << "a snapshot still names the device";
 }
 
 }  // namespace

@@ -120,6 +120,8 @@ class CountingDevice final : public BusDevice {
   uint64_t accesses() const { return accesses_.load(); }
 
  private:
+  void Count();
+
   AckCounter* ack_;
   std::atomic<uint64_t> accesses_{0};
 };

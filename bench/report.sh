@@ -60,7 +60,6 @@ awk -F'\t' "${fields}"'
     }
   }
 ' "${runs}" | sort -n -k1,1 | cut -f2- > "${table}"
-[[ -s ${table} ]] || die "no benchmarks found in ${json}"
 
 # Memory benchmarks (memory_bench.cc): counters, not times.
 #   name rss_kib guest_rss_kib overhead_kib floor_kib ratio_to_floor
@@ -122,6 +121,9 @@ awk -F'\t' "${fields}"'
   }
   END { for (i = 1; i in row; i++) printf "%d\t%s\n", i, row[i] }
 ' "${runs}" > "${phases}"
+
+[[ -s ${table} || -s ${memory} || -s ${ratios} || -s ${phases} || -s ${passthrough} ]] ||
+  die "no benchmarks found in ${json}"
 
 report="${out}/report.md"
 {
