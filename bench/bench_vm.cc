@@ -102,12 +102,6 @@ class GuestControl final : public BusDevice {
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
 };
 
-namespace {
-
-// The TSC rate, measured here against the monotonic clock over 50 ms, once.
-// KVM gives the guest the host's TSC rate (no TSC scaling is asked for), so
-// this converts the guest's deltas too; it is steadier than the guest's own
-// 10 ms PIT calibration, which a descheduled vCPU can spoil.
 double HostTscPerUs() {
   static const double rate = [] {
     auto t0 = std::chrono::steady_clock::now();
@@ -120,8 +114,6 @@ double HostTscPerUs() {
   }();
   return rate;
 }
-
-}  // namespace
 
 AckCounter::AckCounter(const GuestMemory& mem) {
   absl::StatusOr<uint8_t*> host = mem.HostAddress(BENCH_ACK_GPA, 4);
@@ -224,6 +216,15 @@ BenchVm::~BenchVm() {
   }
 }
 
+namespace {
+
+absl::Status UnexpectedBareExit(uint32_t reason) {
+  return absl::InternalError(
+      absl::StrFormat("bare KVM_RUN loop: unexpected exit reason %d", reason));
+}
+
+}  // namespace
+
 // The baseline: KVM_RUN and a switch on the exit reason, nothing else. The
 // control ports go to the control device directly; the measured exits are
 // counted and the guest re-entered. Only the control device ends the op (the
@@ -260,11 +261,51 @@ absl::Status BenchVm::RunBare() {
       case KVM_EXIT_INTR:
         break;
       default:
-        return absl::InternalError(absl::StrFormat(
-            "bare KVM_RUN loop: unexpected exit reason %d", run->exit_reason));
+        return UnexpectedBareExit(run->exit_reason);
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status BenchVm::RunBareToPowerOff(std::string* console) {
+  constexpr uint16_t kCom1 = 0x3f8, kPowerOffPort = 0x3c0;
+  constexpr uint8_t kLineControlDlab = 0x80, kLineStatusReady = 0x60, kPowerOff = 0x34;
+  if (vcpu_ == nullptr) return absl::FailedPreconditionError("not a bare-loop VM");
+  kvm_run* run = vcpu_->run();
+  uint8_t line_control = 0;
+  for (;;) {
+    long r = vcpu_->Run();
+    if (r == -EINTR || r == -EAGAIN) continue;
+    if (r < 0) return ErrnoError(static_cast<int>(-r), "KVM_RUN (bare loop)");
+    switch (run->exit_reason) {
+      case KVM_EXIT_IO: {
+        const uint16_t port = run->io.port;
+        uint8_t* data = reinterpret_cast<uint8_t*>(run) + run->io.data_offset;
+        const bool out = run->io.direction == KVM_EXIT_IO_OUT;
+        if (port >= kCom1 && port < kCom1 + 8) {
+          const uint16_t reg = port - kCom1;
+          if (out && reg == 3) line_control = data[0];
+          if (out && reg == 0 && !(line_control & kLineControlDlab)) console->push_back(data[0]);
+          if (!out) std::memset(data, 0, run->io.size);
+          if (!out && reg == 5) data[0] = kLineStatusReady;
+          if (!out && reg == 2) data[0] = 0x01;  // no interrupt pending
+          break;
+        }
+        if (port == kPowerOffPort && out && data[0] == kPowerOff) return absl::OkStatus();
+        if (!out) std::memset(data, 0xff, run->io.size);
+        ++bare_exits_;
+        break;
+      }
+      case KVM_EXIT_MMIO:
+        if (!run->mmio.is_write) std::memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
+        ++bare_exits_;
+        break;
+      case KVM_EXIT_INTR:
+        break;
+      default:
+        return UnexpectedBareExit(run->exit_reason);
+    }
+  }
 }
 
 absl::StatusOr<OpSamples> BenchVm::Run(bench_op op, uint32_t count) {

@@ -40,6 +40,12 @@ struct OpSamples {
   uint32_t guest_tsc_per_us = 0;  // the guest's own, PIT-calibrated
 };
 
+// The TSC rate, measured here against the monotonic clock over 50 ms, once.
+// KVM gives the guest the host's TSC rate (no TSC scaling is asked for), so
+// this converts the guest's deltas too; it is steadier than the guest's own
+// 10 ms PIT calibration, which a descheduled vCPU can spoil.
+double HostTscPerUs();
+
 class BenchVm {
  public:
   enum class Loop {
@@ -72,6 +78,12 @@ class BenchVm {
 
   // Has the guest take `count` samples of `op`, and returns them.
   absl::StatusOr<OpSamples> Run(bench_op op, uint32_t count);
+
+  // Loop::kBare with a guest that needs no host protocol (guests/exits.c):
+  // runs it to its power-off (0x34 to port 0x3c0, the tiny guests' runtime),
+  // appending what it writes to COM1 to `console` (its line status always
+  // ready); every other exit is only counted.
+  absl::Status RunBareToPowerOff(std::string* console);
 
  private:
   BenchVm(Kvm kvm, KvmVm vm, GuestMemory mem, std::unique_ptr<EpollLoop> loop)

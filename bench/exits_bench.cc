@@ -23,18 +23,38 @@
 //                           the batch medians with a 95% bootstrap interval
 //                           (bench/ratio.h): resolves a 1-2% gap that the
 //                           separate runs above cannot
+//   ExitRatio/process/pio, ExitRatio/process/mmio
+//                           the same as whole processes: the release binary
+//                           (microvm_static, its threads, sandbox and event
+//                           loop) against a bare KVM_RUN process (bare_exits),
+//                           alternating, both running guests/exits.c, which
+//                           prints its own batch medians; a process's value
+//                           is the median of its batches, the interval a
+//                           bootstrap over the process pairs
+//   ExitRatio/process/pio/seccomp_off   the same without microvm's sandbox
+//                           (--seccomp=off): what its filters cost an exit
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <tuple>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "base/event_fd.h"
 #include "base/status.h"
 #include "bench/bench_vm.h"
 #include "bench/benchmarks.h"
 #include "bench/ratio.h"
 #include "bench/samples.h"
+#include "bench/spawn.h"
+#include "base/unique_fd.h"
 
 namespace microvm::bench {
 namespace {
@@ -171,6 +191,87 @@ absl::StatusOr<Interleaved> MeasureInterleaved(const Options& o, bench_op op, bo
   return out;
 }
 
+// Runs `argv` to its exit (at most `timeout_ms`) and returns its stdout;
+// an error unless it exits 0.
+absl::StatusOr<std::string> RunToExit(const std::vector<std::string>& argv, int timeout_ms) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return LastErrnoError("pipe2");
+  UniqueFd read_end(fds[0]), write_end(fds[1]);
+  MVM_ASSIGN_OR_RETURN(pid_t pid, Spawn(argv, write_end.get(), true));
+  write_end.reset();
+  std::string out;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  bool timed_out = false;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd p{read_end.get(), POLLIN, 0};
+    if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) == 0) {
+      timed_out = true;
+      break;
+    }
+    char buf[4096];
+    const ssize_t n = read(read_end.get(), buf, sizeof(buf));
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  if (timed_out) kill(pid, SIGKILL);
+  MVM_ASSIGN_OR_RETURN(int code, WaitExit(pid));
+  if (timed_out || code != 0) {
+    return absl::InternalError(absl::StrCat(argv[0], timed_out ? " timed out" : " failed",
+                                            ", exit status ", code, "; its output: ", out));
+  }
+  return out;
+}
+
+// The median of the "<tag> <ticks>" lines of guests/exits.c's output.
+absl::StatusOr<double> MedianOfBatches(const std::string& out, absl::string_view tag) {
+  std::vector<double> batches;
+  for (absl::string_view line : absl::StrSplit(out, '\n')) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
+    uint32_t ticks = 0;
+    if (f.size() == 2 && f[0] == tag && absl::SimpleAtoi(f[1], &ticks)) batches.push_back(ticks);
+  }
+  if (batches.empty() || out.find("EXITS done") == std::string::npos) {
+    return absl::InternalError(absl::StrCat("no ", tag, " batches in the guest's output: ", out));
+  }
+  return BatchMedian(batches);
+}
+
+// `pairs` pairs of whole processes, bare and microvm alternating which goes
+// first; each process's PIO and MMIO values (TSC ticks).
+absl::StatusOr<std::pair<Interleaved, Interleaved>> MeasureProcesses(
+    const Options& o, uint32_t pairs, const std::vector<std::string>& microvm_flags) {
+  constexpr int kTimeoutMs = 300000;
+  const std::string guest = o.guest_dir + "/exits.elf";
+  const std::vector<std::string> bare_argv = {o.bare_exits, guest};
+  std::vector<std::string> vmm_argv = {o.microvm_static, "--kernel=" + guest, "--mem=64"};
+  vmm_argv.insert(vmm_argv.end(), microvm_flags.begin(), microvm_flags.end());
+  std::vector<double> bare[2], vmm[2];  // [0]: PIO, [1]: MMIO
+  double seconds = 0;
+  for (uint32_t i = 0; i < pairs; ++i) {
+    for (int k = 0; k < 2; ++k) {
+      const bool is_bare = (k == 0) == (i % 2 == 0);
+      const auto t0 = std::chrono::steady_clock::now();
+      MVM_ASSIGN_OR_RETURN(std::string out, RunToExit(is_bare ? bare_argv : vmm_argv, kTimeoutMs));
+      seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      for (int op = 0; op < 2; ++op) {
+        MVM_ASSIGN_OR_RETURN(double ticks, MedianOfBatches(out, op == 0 ? "PIO" : "MMIO"));
+        (is_bare ? bare : vmm)[op].push_back(ticks);
+      }
+    }
+  }
+  const double tsc_per_us = HostTscPerUs();
+  Interleaved result[2];
+  for (int op = 0; op < 2; ++op) {
+    result[op].estimate = BootstrapRatio(bare[op], vmm[op]);
+    result[op].seconds = seconds / 2;
+    result[op].bare_p50_us = BatchMedian(bare[op]) / tsc_per_us;
+    result[op].microvm_p50_us = BatchMedian(vmm[op]) / tsc_per_us;
+  }
+  return std::pair{result[0], result[1]};
+}
+
 void ReportInterleaved(benchmark::State& state, const absl::StatusOr<Interleaved>& r) {
   if (!r.ok()) {
     state.SkipWithError(std::string(r.status().message()).c_str());
@@ -240,6 +341,28 @@ void RegisterExitBenchmarks(const Options& o) {
                                  [=](benchmark::State& s) {
                                    ReportInterleaved(
                                        s, MeasureInterleaved(o, op, ioeventfd, batch, pairs));
+                                 })
+        ->Iterations(1)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+  }
+  // Whole processes: 1/100 of --samples pairs (2 to 20). Each process
+  // runs both ops; each benchmark takes its own from its own processes.
+  // The seccomp_off ones run microvm without its sandbox: what the
+  // filters cost each exit (the vCPU thread's KVM_RUN passes its filter).
+  const uint32_t process_pairs = std::clamp<uint32_t>(n / 100, 2, 20);
+  for (auto [name, mmio, flags] :
+       {std::tuple{"ExitRatio/process/pio", false, std::vector<std::string>{}},
+        std::tuple{"ExitRatio/process/mmio", true, std::vector<std::string>{}},
+        std::tuple{"ExitRatio/process/pio/seccomp_off", false,
+                   std::vector<std::string>{"--seccomp=off"}}}) {
+    benchmark::RegisterBenchmark(name,
+                                 [=](benchmark::State& s) {
+                                   auto r = MeasureProcesses(o, process_pairs, flags);
+                                   ReportInterleaved(
+                                       s, r.ok() ? absl::StatusOr<Interleaved>(mmio ? r->second
+                                                                                    : r->first)
+                                                 : r.status());
                                  })
         ->Iterations(1)
         ->UseManualTime()

@@ -25,6 +25,7 @@ struct Options {
   std::string guest_dir = "bench/guests";
   std::string microvm = "vmm/microvm";
   std::string microvm_static = "vmm/microvm_static";
+  std::string bare_exits = "bench/bare_exits";  // ExitRatio/process/*
   bool irq_spin = true;  // also Irq/*/spin (see irq_bench.cc)
   // A host PCI function (edu, bound to vfio-pci) for Passthrough/*; empty:
   // those are not registered (passthrough_bench.cc).

@@ -82,8 +82,9 @@ class VcpuThread {
   absl::Status ExitError(const std::string& what);
 
   std::unique_ptr<KvmVcpu> vcpu_;
-  const Bus& pio_;
-  const Bus& mmio_;
+  // The vCPU's own dispatch onto the buses: no lock per exit (base/bus.h).
+  Bus::Dispatcher pio_;
+  Bus::Dispatcher mmio_;
   const GuestMemory& mem_;
   OnEnd on_end_;
   std::atomic<bool> stop_{false};

@@ -124,7 +124,12 @@ class Machine final : public Vm {
 
   InterruptController& interrupts() override { return *irqs_; }
 
-  absl::StatusOr<VmExit> Run() override;
+  absl::StatusOr<VmExit> Run() override {
+    return Run([] { return absl::OkStatus(); });
+  }
+  // Run(), with `after_vcpus_start` called on this thread once the vCPU
+  // threads exist (VmImpl: the VMM thread's filter goes in there).
+  absl::StatusOr<VmExit> Run(const std::function<absl::Status()>& after_vcpus_start);
   void Stop() override { End(VmExit::kStopped); }
   VmStats Stats() override;
 
@@ -657,7 +662,7 @@ void Machine::End(absl::StatusOr<VmExit> result) {
   loop_->Stop(0);
 }
 
-absl::StatusOr<VmExit> Machine::Run() {
+absl::StatusOr<VmExit> Machine::Run(const std::function<absl::Status()>& after_vcpus_start) {
   if (boot_timer_start_.has_value()) {
     if (phases_ != nullptr) {
       Message(absl::StrCat("boot timer: ", phases_->Describe()));
@@ -668,7 +673,9 @@ absl::StatusOr<VmExit> Machine::Run() {
                                                     *boot_timer_start_))));
   }
   for (auto& v : vcpus_) v->Start();
-  if (attach_pending_) {
+  // A failure ends the VM: nothing runs unfiltered past it.
+  if (absl::Status s = after_vcpus_start(); !s.ok()) End(s);
+  if (attach_pending_ && !Ended()) {
     attach_pending_ = false;
     // The guest first: on a host with one free CPU the set-up below would
     // otherwise run before the vCPU thread gets to the guest. Bounded: a
@@ -893,15 +900,20 @@ class VmImpl final : public Vm {
 };
 
 absl::StatusOr<VmExit> VmImpl::Run() {
-  // The VMM thread's filter, before any vCPU thread exists: they are made
-  // by this thread and keep its filter under their own.
-  if (config_.seccomp_run_thread && filters_ != nullptr &&
-      !run_thread_filtered_) {
-    MVM_RETURN_IF_ERROR(filters_->Install(sandbox::ThreadKind::kVmm, "vmm"));
-    run_thread_filtered_ = true;
-  }
+  // The VMM thread's filter, right after the first boot's vCPU threads are
+  // made (Machine::Run): they have their own filter only, so KVM_RUN runs
+  // one filter, not this thread's under theirs. The vCPU threads of a boot
+  // after a reset (--on_reboot=restart) are made by the filtered thread and
+  // run both (their list is within the VMM's: seccomp_policy_test).
+  auto filter_run_thread = [this]() -> absl::Status {
+    if (config_.seccomp_run_thread && filters_ != nullptr && !run_thread_filtered_) {
+      MVM_RETURN_IF_ERROR(filters_->Install(sandbox::ThreadKind::kVmm, "vmm"));
+      run_thread_filtered_ = true;
+    }
+    return absl::OkStatus();
+  };
   while (true) {
-    absl::StatusOr<VmExit> exit = machine_->Run();
+    absl::StatusOr<VmExit> exit = machine_->Run(filter_run_thread);
     if (!config_.restart_on_reset || !exit.ok() || *exit != VmExit::kReset ||
         machine_->shutdown_requested()) {
       return exit;

@@ -4,6 +4,13 @@
 // kernel's seccomp is the real thing here.
 #include "vmm/sandbox/seccomp.h"
 
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <thread>
@@ -49,6 +56,39 @@ TEST(SeccompDeathTest, AVcpuHeapThatGrowsAndShrinksStaysInItsList) {
         std::_Exit(0);
       },
       testing::ExitedWithCode(0), "");
+}
+
+// The vCPU filter lets KVM_RUN through before libseccomp's program (the
+// exit path's one system call): that shortcut opens nothing else. On a
+// filtered vCPU thread, ioctl(KVM_RUN) on a bad fd fails with EBADF (the
+// kernel ran it); a listed request does too; an unlisted request and a
+// forbidden call end the process with the sandbox's line.
+TEST(SeccompDeathTest, KvmRunGoesFirstAndOpensNothingElse) {
+  auto on_vcpu = [](auto call) {
+    std::unique_ptr<SeccompFilters> filters = Filters();
+    std::thread vcpu([&] {
+      if (!filters->Install(ThreadKind::kVcpu, "vcpu0").ok()) std::_Exit(3);
+      call();
+    });
+    vcpu.join();
+    std::_Exit(0);
+  };
+  EXPECT_EXIT(on_vcpu([] {
+                if (ioctl(-1, KVM_RUN, 0) != -1 || errno != EBADF) std::_Exit(4);
+                if (ioctl(-1, KVM_GET_REGS, nullptr) != -1 || errno != EBADF) std::_Exit(5);
+                // The request as the kernel reads it, an unsigned int: high
+                // bits set in the register do not hide KVM_RUN.
+                if (syscall(SYS_ioctl, -1, (uint64_t{1} << 32) | KVM_RUN, 0) != -1 ||
+                    errno != EBADF) {
+                  std::_Exit(6);
+                }
+              }),
+              testing::ExitedWithCode(0), "");
+  EXPECT_EXIT(on_vcpu([] { (void)ioctl(-1, KVM_CREATE_VM, 0); }), testing::ExitedWithCode(1),
+              "the sandbox stopped the vcpu0 thread: system call ioctl");
+  EXPECT_EXIT(on_vcpu([] { (void)socket(AF_INET, SOCK_STREAM, 0); }),
+              testing::ExitedWithCode(1),
+              "the sandbox stopped the vcpu0 thread: system call socket");
 }
 
 // A crash on a filtered thread (a bug) still ends with the crash's report,
