@@ -197,14 +197,14 @@ TEST(BusTest, DispatcherIsSafeWhileRangesMove) {
       (dispatch.Write(0x1004, absl::MakeConstSpan(&byte, 1)) ? hits : misses)++;
     }
   });
-  for (int i = 0; i < 2000; ++i) {
-    ASSERT_TRUE(bus.Unregister(0x1000).ok());
-    ASSERT_TRUE(bus.Register(0x2000, 0x10, dev, "bar").ok());
-    ASSERT_TRUE(bus.Unregister(0x2000).ok());
-    ASSERT_TRUE(bus.Register(0x1000, 0x10, dev, "bar").ok());
+  bool moved = true;
+  for (int i = 0; i < 2000 && moved; ++i) {
+    moved = bus.Unregister(0x1000).ok() && bus.Register(0x2000, 0x10, dev, "bar").ok() &&
+            bus.Unregister(0x2000).ok() && bus.Register(0x1000, 0x10, dev, "bar").ok();
   }
   done = true;
   vcpu.join();
+  ASSERT_TRUE(moved);
   EXPECT_EQ(hits, dev->accesses.load());
   Bus::Counts c = bus.counts();
   ASSERT_EQ(c.labels.size(), 1u);

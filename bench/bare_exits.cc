@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The whole-process baseline of ExitRatio/process/* (exits_process.cc): one
+// The whole-process baseline of ExitRatio/process/* (exits_bench.cc): one
 // process, one KVM VM built from microvm's pieces (bench_vm.h), and a bare
 // KVM_RUN loop on its main thread that runs guests/exits.c to its power-off,
 // writing the guest's console to stdout. Fully static, like microvm_static.

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <tuple>
 #include <utility>
@@ -206,7 +207,9 @@ absl::StatusOr<std::string> RunToExit(const std::vector<std::string>& argv, int 
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     pollfd p{read_end.get(), POLLIN, 0};
-    if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) == 0) {
+    const int ready = left.count() <= 0 ? 0 : poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) {
       timed_out = true;
       break;
     }

@@ -64,12 +64,15 @@ constexpr int kGuestMib = 64;
 constexpr auto kRunTimeout = std::chrono::seconds(600);
 
 // Context switches (voluntary + involuntary) of every thread of `pid` whose
-// name does not start with "vcpu" (vmm/vcpu.cc names them).
-absl::StatusOr<uint64_t> VmmThreadSwitches(pid_t pid) {
+// name does not start with "vcpu" (vmm/vcpu.cc names them), by thread id.
+using ThreadSwitches = std::map<std::string, uint64_t>;
+
+absl::StatusOr<ThreadSwitches> VmmThreadSwitches(pid_t pid) {
   const std::string dir = absl::StrCat("/proc/", pid, "/task");
   std::error_code error;
-  uint64_t total = 0;
+  ThreadSwitches switches;
   for (const auto& task : std::filesystem::directory_iterator(dir, error)) {
+    uint64_t& total = switches[task.path().filename().string()];
     std::string comm;
     std::getline(std::ifstream(task.path() / "comm"), comm);
     if (absl::StartsWith(comm, "vcpu")) continue;
@@ -85,7 +88,20 @@ absl::StatusOr<uint64_t> VmmThreadSwitches(pid_t pid) {
     }
   }
   if (error) return ErrnoError(error.value(), absl::StrCat("reading ", dir));
-  return total;
+  return switches;
+}
+
+// The switches between two readings: a thread that came meanwhile counts
+// whole, one that ended (the DMA thread, once guest RAM is mapped) is left
+// out rather than subtracted.
+uint64_t SwitchesBetween(const ThreadSwitches& before, const ThreadSwitches& after) {
+  uint64_t n = 0;
+  for (const auto& [tid, count] : after) {
+    auto was = before.find(tid);
+    const uint64_t base = was == before.end() ? 0 : was->second;
+    if (count > base) n += count - base;
+  }
+  return n;
 }
 
 // One op's outcome, as the guest reported it.
@@ -146,12 +162,12 @@ class Session {
   // Runs one op ("<op><count>") and collects its samples.
   absl::StatusOr<OpResult> Run(char op, uint32_t count) {
     MVM_RETURN_IF_ERROR(Expect("PT ready").status());
-    MVM_ASSIGN_OR_RETURN(uint64_t before, VmmThreadSwitches(pid_));
+    MVM_ASSIGN_OR_RETURN(ThreadSwitches before, VmmThreadSwitches(pid_));
     MVM_RETURN_IF_ERROR(Send(absl::StrCat(std::string(1, op), count, "\n")));
     MVM_ASSIGN_OR_RETURN(std::string done, Expect("PT done"));
-    MVM_ASSIGN_OR_RETURN(uint64_t after, VmmThreadSwitches(pid_));
+    MVM_ASSIGN_OR_RETURN(ThreadSwitches after, VmmThreadSwitches(pid_));
     OpResult r;
-    r.vmm_switches = after - before;
+    r.vmm_switches = SwitchesBetween(before, after);
     for (absl::string_view field : absl::StrSplit(done, ' ')) {
       std::pair<std::string, std::string> kv = absl::StrSplit(field, '=');
       if (kv.first == "lost") (void)absl::SimpleAtoi(kv.second, &r.lost);

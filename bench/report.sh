@@ -262,7 +262,7 @@ report="${out}/report.md"
   echo "![latency](latency.png)"
   echo
   echo "![start-up](startup.png)"
-  if [[ -s ${ratios} ]]; then
+  if grep -qv $'\tERROR\t' "${ratios}" 2>/dev/null; then
     echo
     echo "![exit-path ratios](ratios.png)"
   fi
@@ -296,9 +296,9 @@ echo "report.sh: wrote ${report}"
 
 # The interleaved exit-path ratios with their 95% intervals, a point per
 # repetition, against the goals (1.02x host KVM, 1.03x nested).
-if [[ -s ${ratios} ]]; then
-  awk -F'\t' '{ printf "\"%s #%d\"\t%s\t%s\t%s\n", $1, ++rep[$1], $2, $3, $4 }' \
-    "${ratios}" > "${out}/ratios.dat"
+awk -F'\t' '$2 != "ERROR" { printf "\"%s #%d\"\t%s\t%s\t%s\n", $1, ++rep[$1], $2, $3, $4 }' \
+  "${ratios}" > "${out}/ratios.dat"
+if [[ -s ${out}/ratios.dat ]]; then
   gnuplot <<GNUPLOT
 set terminal pngcairo size 1200,600 font ",10"
 set output "${out}/ratios.png"

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "base/cpus.h"
 #include "base/epoll_loop.h"
 #include "base/messages.h"
@@ -179,6 +180,9 @@ class Machine final : public Vm {
   const sandbox::SeccompFilters* filters_;
   // --boot_timer only: the set-up's phases, reported as the vCPUs start.
   std::unique_ptr<BootPhases> phases_;
+  // Opened by Run() once the VMM thread's filter is in: the vCPU threads
+  // wait for it before their first KVM_RUN.
+  std::shared_ptr<absl::Notification> vcpu_gate_ = std::make_shared<absl::Notification>();
   std::unique_ptr<IrqRouter> irqs_;
   Bus pio_{"PIO"};
   Bus mmio_{"MMIO"};
@@ -529,12 +533,18 @@ absl::Status Machine::Build(const VmConfig& config,
         pin != config.vcpu_affinity.end()) {
       vcpus_.back()->set_affinity(pin->second);
     }
-    if (filters_ != nullptr) {
-      vcpus_.back()->set_on_start([filters = filters_, i] {
-        return filters->Install(sandbox::ThreadKind::kVcpu,
-                                absl::StrCat("vcpu", i));
-      });
-    }
+    // Each vCPU thread puts in its own filter, then waits at the gate until
+    // the VMM thread, which made it unfiltered (so KVM_RUN passes one
+    // filter, not two), has its own: no thread runs unfiltered once the
+    // guest does (Run()).
+    vcpus_.back()->set_on_start([filters = filters_, i, gate = vcpu_gate_] {
+      absl::Status installed = filters == nullptr
+                                   ? absl::OkStatus()
+                                   : filters->Install(sandbox::ThreadKind::kVcpu,
+                                                      absl::StrCat("vcpu", i));
+      gate->WaitForNotification();
+      return installed;
+    });
   }
   Mark("vCPUs");
   return absl::OkStatus();
@@ -673,9 +683,19 @@ absl::StatusOr<VmExit> Machine::Run(const std::function<absl::Status()>& after_v
                                                     *boot_timer_start_))));
   }
   for (auto& v : vcpus_) v->Start();
-  // A failure ends the VM: nothing runs unfiltered past it.
-  if (absl::Status s = after_vcpus_start(); !s.ok()) End(s);
-  if (attach_pending_ && !Ended()) {
+  // The VMM thread's filter, then the vCPUs may enter the guest (the gate
+  // in Build()). A failure ends the VM and is what Run() returns, even if
+  // the VM had ended already: nothing runs past it unfiltered.
+  const absl::Status filtered = after_vcpus_start();
+  if (!filtered.ok()) End(filtered);
+  vcpu_gate_->Notify();
+  if (!filtered.ok()) {
+    loop_->Stop(0);
+    for (auto& v : vcpus_) v->Stop();
+    for (auto& v : vcpus_) v->Join();
+    return filtered;
+  }
+  if (attach_pending_) {
     attach_pending_ = false;
     // The guest first: on a host with one free CPU the set-up below would
     // otherwise run before the vCPU thread gets to the guest. Bounded: a
@@ -901,8 +921,9 @@ class VmImpl final : public Vm {
 
 absl::StatusOr<VmExit> VmImpl::Run() {
   // The VMM thread's filter, right after the first boot's vCPU threads are
-  // made (Machine::Run): they have their own filter only, so KVM_RUN runs
-  // one filter, not this thread's under theirs. The vCPU threads of a boot
+  // made and before they enter the guest (Machine::Run's gate): they have
+  // their own filter only, so KVM_RUN runs one filter, not this thread's
+  // under theirs. The vCPU threads of a boot
   // after a reset (--on_reboot=restart) are made by the filtered thread and
   // run both (their list is within the VMM's: seccomp_policy_test).
   auto filter_run_thread = [this]() -> absl::Status {

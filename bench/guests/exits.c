@@ -5,7 +5,7 @@
  * each exit with RDTSC, and prints one line per batch with its median in
  * TSC ticks, "PIO <ticks>" or "MMIO <ticks>", then "EXITS done" and powers
  * off. Nothing is mapped at either address, so the VMM's work is its exit
- * path alone. bench/exits_process.cc runs it under the microvm binary and
+ * path alone. bench/exits_bench.cc runs it under the microvm binary and
  * under a bare KVM_RUN loop in a process of its own (bench/bare_exits.cc). */
 #include "guest.h"
 #include "protocol.h"

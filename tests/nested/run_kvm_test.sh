@@ -132,6 +132,9 @@ esac
 if [[ -z ${reason} ]]; then
   if probe_out=$("${probe}" 2>&1); then
     echo "${ME}: host /dev/kvm${probe_out:+ (${probe_out#kvm-probe: })}"
+    # Which KVM the test runs on, for the few that differ (cli_test's memory
+    # budget): "host" or, in the nested machine, "nested".
+    export MICROVM_TEST_KVM=host
     if [[ -n ${XML_OUTPUT_FILE:-} && -z ${GTEST_OUTPUT:-} ]]; then
       export GTEST_OUTPUT="xml:${XML_OUTPUT_FILE}"
     fi
@@ -160,6 +163,7 @@ guest_root=/runfiles
 guest_xml=/tmp/test.xml
 env_args=(
   --env "TEST_SRCDIR=${guest_root}"
+  --env "MICROVM_TEST_KVM=nested"
   --env "TEST_WORKSPACE=${TEST_WORKSPACE}"
   --env "TEST_TMPDIR=/tmp/test_tmpdir"
   --env "TMPDIR=/tmp/test_tmpdir"

@@ -834,13 +834,20 @@ TEST(CliTest, NoHugePageOutsideGuestRam) {
 // (issue 13; Memory/overhead_static measures it in the benchmarks). Most of
 // it is microvm's own text: vmm/hot_text.ld gathers the code a running
 // microvm touches (tools/build/hot_text.sh), or the kernel's fault-around
-// maps ~2.5 MiB of it. Builds other than the release (-c opt) are not
-// ordered that way (no function sections) and get a looser budget.
+// maps ~2.5 MiB of it. The script is made in the nested machine: on another
+// CPU glibc may pick other string-function variants, which sit in the cold
+// text (a 64 KiB window each), so a host gets three windows more. Builds
+// other than the release (-c opt) are not ordered that way (no function
+// sections: ~2960 KiB measured); a sanitizer's runtime has no budget here.
 TEST(CliTest, ResidentMemoryOutsideGuestRamWithinBudget) {
-#ifdef NDEBUG
-  constexpr uint64_t kBudgetKib = 2048;
+  const char* kvm = std::getenv("MICROVM_TEST_KVM");
+  const bool nested = kvm != nullptr && std::string(kvm) == "nested";
+#if defined(MICROVM_SANITIZED)
+  const uint64_t budget_kib = 0;
+#elif defined(NDEBUG)
+  const uint64_t budget_kib = nested ? 2048 : 2048 + 3 * 64;
 #else
-  constexpr uint64_t kBudgetKib = 4096;
+  const uint64_t budget_kib = 4096;
 #endif
   std::pair<uint64_t, std::string> rss;
   std::vector<std::string> args = GuestArgs("spin");
@@ -851,10 +858,15 @@ TEST(CliTest, ResidentMemoryOutsideGuestRamWithinBudget) {
                           }}});
   EXPECT_EQ(r.exit_status, 130) << Describe(r);
   EXPECT_GT(rss.first, 0u) << rss.second;
-  EXPECT_LE(rss.first, kBudgetKib) << rss.second;
-  std::printf("resident outside guest RAM: %lu KiB (budget %lu KiB)\n",
-              static_cast<unsigned long>(rss.first),
-              static_cast<unsigned long>(kBudgetKib));
+  if (budget_kib > 0) {
+    EXPECT_LE(rss.first, budget_kib)
+        << rss.second
+        << "(over budget after a code change? regenerate vmm/hot_text.ld: "
+           "tools/build/hot_text.sh)";
+  }
+  std::printf("resident outside guest RAM: %lu KiB (budget %lu KiB, %s KVM)\n",
+              static_cast<unsigned long>(rss.first), static_cast<unsigned long>(budget_kib),
+              nested ? "nested" : "host");
 }
 
 // A thread that makes a call its filter does not allow ends microvm with

@@ -16,7 +16,9 @@
 # only pages really touched are present), reads which of its pages are
 # present (/proc/PID/pagemap) and writes every input section (archive member
 # or object, and section name) that overlaps a present page into the
-# script, in link order. Run it again after a change that moves a lot of
+# script, in link order. Page-grained: a cold section that shares a page
+# with hot code comes along (a rerun on a binary linked with the script
+# drops the ones whose pages stayed absent). Run it again after a change that moves a lot of
 # code; a stale script costs memory, never correctness (sections it names
 # that no longer exist match nothing; new ones land in .text as before).
 #
@@ -41,11 +43,11 @@ cat > "${work}/pages.sh" <<'EOF'
 # "map START-END PERMS" line per mapping, then one pagemap entry per page.
 mount -t debugfs none /sys/kernel/debug 2>/dev/null
 echo 4096 > /sys/kernel/debug/fault_around_bytes || exit 1
-/m --kernel /idle.elf --mem 64 > /tmp/out 2>&1 &
+/m --kernel /idle.elf --mem 64 > /tmp/out 2> /tmp/err &
 p=$!
 i=0
-while [ $i -lt 300 ] && ! grep -q I /tmp/out; do sleep 0.1; i=$((i + 1)); done
-grep -q I /tmp/out || { cat /tmp/out; exit 1; }
+while [ $i -lt 300 ] && ! grep -qx I /tmp/out; do sleep 0.1; i=$((i + 1)); done
+grep -qx I /tmp/out || { cat /tmp/out /tmp/err; exit 1; }
 sleep 1
 : > /tmp/pages.txt
 grep " /m$" /proc/$p/maps | while read -r range perm rest; do

@@ -137,7 +137,7 @@ absl::Status SeccompError(int rc, absl::string_view what) {
   return ErrnoError(-rc, absl::StrCat("seccomp: ", what));
 }
 
-// A vCPU thread's hot call is ioctl(KVM_RUN), once per exit: these six
+// A vCPU thread's hot call is ioctl(KVM_RUN), once per exit: these seven
 // instructions allow it before libseccomp's program runs (which tests the
 // architecture, then walks its tree to the ioctl's request). Anything else
 // (another architecture, call or request) falls through to that program

@@ -3,8 +3,10 @@
 // the lists in seccomp_policy.cc are compiled once, with libseccomp, before
 // the guest runs; each thread then installs its kind's filter itself (one
 // system call, no allocation) before it does any of the guest's work: the
-// VMM thread before the vCPUs start, each vCPU before its first KVM_RUN,
-// the DMA thread before it maps anything.
+// VMM thread once it has made the vCPU threads (so they do not run its
+// filter under theirs) and before any of them enters the guest (they wait
+// for it), each vCPU before its first KVM_RUN, the DMA thread before it
+// maps anything.
 //
 // A call a filter does not allow raises SIGSYS (--seccomp=enforce); the
 // handler writes one line naming the thread and the call (and an ioctl's
