@@ -122,18 +122,19 @@ bool Bus::Write(uint64_t addr, absl::Span<const uint8_t> data) const {
   return Access(*snapshot, addr, {}, data, true);
 }
 
-bool Bus::Dispatcher::Read(uint64_t addr, absl::Span<uint8_t> data) {
+const BusSnapshot& Bus::Dispatcher::Current() {
   if (bus_.generation_.load(std::memory_order_acquire) != generation_) {
     snapshot_ = bus_.Snapshot(&generation_);
   }
-  return bus_.Access(*snapshot_, addr, data, {}, false);
+  return *snapshot_;
+}
+
+bool Bus::Dispatcher::Read(uint64_t addr, absl::Span<uint8_t> data) {
+  return bus_.Access(Current(), addr, data, {}, false);
 }
 
 bool Bus::Dispatcher::Write(uint64_t addr, absl::Span<const uint8_t> data) {
-  if (bus_.generation_.load(std::memory_order_acquire) != generation_) {
-    snapshot_ = bus_.Snapshot(&generation_);
-  }
-  return bus_.Access(*snapshot_, addr, {}, data, true);
+  return bus_.Access(Current(), addr, {}, data, true);
 }
 
 Bus::Counts Bus::counts() const {

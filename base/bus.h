@@ -92,6 +92,9 @@ class Bus {
     const Bus& bus() const { return bus_; }
 
    private:
+    // The bus's snapshot, fetched again only when a change made ours stale.
+    const BusSnapshot& Current();
+
     const Bus& bus_;
     std::shared_ptr<const BusSnapshot> snapshot_;
     uint64_t generation_ = 0;  // the bus's starts at 1
