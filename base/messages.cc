@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <utility>
 
@@ -63,11 +64,34 @@ bool WriteConsole(int fd, absl::Span<const uint8_t> data) {
 
 void FlushMessages() { Stderr().Flush(); }
 
+void RegisterHeldConsole(HeldConsole* console) { Stderr().Register(console); }
+
+void UnregisterHeldConsole(HeldConsole* console) {
+  Stderr().Unregister(console);
+}
+
+void MessageStream::Register(HeldConsole* console) {
+  absl::MutexLock lock(&consoles_mu_);
+  consoles_.push_back(console);
+}
+
+void MessageStream::Unregister(HeldConsole* console) {
+  absl::MutexLock lock(&consoles_mu_);
+  consoles_.erase(std::remove(consoles_.begin(), consoles_.end(), console),
+                  consoles_.end());
+}
+
+void MessageStream::WriteHeldConsoles() {
+  absl::MutexLock lock(&consoles_mu_);
+  for (HeldConsole* console : consoles_) console->WriteHeld();
+}
+
 void MessageStream::Message(absl::string_view message) {
   MessageLines(absl::StrCat("microvm: ", message, "\n"));
 }
 
 void MessageStream::MessageLines(absl::string_view lines) {
+  WriteHeldConsoles();
   absl::MutexLock lock(&mu_);
   if (!mid_line_) {
     (void)WriteAll(message_fd_, lines);  // Nowhere to report a dead stderr.
@@ -110,6 +134,7 @@ bool MessageStream::WriteConsole(int fd, absl::Span<const uint8_t> data) {
 }
 
 void MessageStream::Flush() {
+  WriteHeldConsoles();
   absl::MutexLock lock(&mu_);
   Release(true);
 }

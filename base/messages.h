@@ -22,6 +22,7 @@
 #include <chrono>
 #include <deque>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
@@ -48,6 +49,24 @@ bool WriteConsole(int fd, absl::Span<const uint8_t> data);
 // words.
 void FlushMessages();
 
+// A writer that keeps guest console bytes back before WriteConsole
+// (devices/console_output.h buffers a line to write it at once). Every
+// message first has each registered one write what it holds, so a message
+// never overtakes console text the guest wrote before it: it then waits
+// for that line's end as above.
+class HeldConsole {
+ public:
+  // Writes what is held through WriteConsole. Called from any thread, with
+  // no MessageStream lock held.
+  virtual void WriteHeld() = 0;
+
+ protected:
+  ~HeldConsole() = default;
+};
+// Register before the first console write; unregister before destruction.
+void RegisterHeldConsole(HeldConsole* console);
+void UnregisterHeldConsole(HeldConsole* console);
+
 // The logic behind the functions above, for one console fd and one message
 // fd (the functions use one process-wide instance with stderr).
 class MessageStream {
@@ -60,6 +79,8 @@ class MessageStream {
   void MessageLines(absl::string_view lines);
   bool WriteConsole(int fd, absl::Span<const uint8_t> data);
   void Flush();
+  void Register(HeldConsole* console);
+  void Unregister(HeldConsole* console);
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -71,7 +92,14 @@ class MessageStream {
   // `break_line`.
   void Release(bool break_line) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Has every held console write what it holds (before mu_ is taken: their
+  // writes take it).
+  void WriteHeldConsoles();
+
   const int message_fd_;
+  // Taken before a held console's own lock, which is taken before mu_.
+  absl::Mutex consoles_mu_;
+  std::vector<HeldConsole*> consoles_ ABSL_GUARDED_BY(consoles_mu_);
   absl::Mutex mu_;
   int console_fd_ ABSL_GUARDED_BY(mu_) = -1;
   bool console_shared_ ABSL_GUARDED_BY(mu_) = false;

@@ -70,13 +70,6 @@ constexpr uint8_t kMsrDcd = 0x80;
 
 }  // namespace
 
-Serial::OutputSink Serial::FdSink(int fd) {
-  return [fd](absl::Span<const uint8_t> data) {
-    // A dead sink drops output; the guest cannot be told.
-    (void)WriteConsole(fd, data);
-  };
-}
-
 Serial::Serial(IrqLine* irq, OutputSink out) : irq_(irq), out_(std::move(out)) {}
 
 void Serial::SetRxSpaceCallback(std::function<void()> callback) {

@@ -52,13 +52,6 @@ class Serial final : public BusDevice {
   static constexpr uint64_t kPortCount = 8;
   static constexpr size_t kFifoSize = 16;
 
-  // An OutputSink that writes every byte to `fd` (not owned; must outlive
-  // the sink) through base/messages.h's WriteConsole: EINTR retried, POLLOUT
-  // waited for on EAGAIN, and microvm's own messages kept out of the middle
-  // of a line when `fd` is stderr's file. Bytes are dropped if the fd fails
-  // otherwise (a UART has no way to report that).
-  static OutputSink FdSink(int fd);
-
   // `irq` (not owned, may be null for a polled UART) must outlive this.
   Serial(IrqLine* irq, OutputSink out);
 

@@ -320,21 +320,6 @@ TEST_F(SerialTest, WideAccessesActPerByte) {
   EXPECT_EQ(In(SCR), 0x34);
 }
 
-TEST(SerialFdSinkTest, WritesEverythingToAPipe) {
-  int fds[2];
-  ASSERT_EQ(::pipe2(fds, O_NONBLOCK), 0);
-  Serial serial(nullptr, Serial::FdSink(fds[1]));
-  for (char c : std::string("hello")) {
-    uint8_t b = static_cast<uint8_t>(c);
-    serial.Write(0, absl::MakeConstSpan(&b, 1));
-  }
-  char buf[16] = {};
-  ASSERT_EQ(::read(fds[0], buf, sizeof(buf)), 5);
-  EXPECT_EQ(std::string(buf), "hello");
-  ::close(fds[0]);
-  ::close(fds[1]);
-}
-
 TEST(SerialThreadTest, ConcurrentInputAndGuestReadsLoseNothing) {
   FakeIrq irq;
   std::mutex irq_mu;  // FakeIrq itself is not thread-safe

@@ -26,6 +26,9 @@ readonly PACKAGES=(
   bazel-bootstrap g++ pkg-config
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev linux-libc-dev
   qemu-system-x86 busybox-static cpio xz-utils
+  # tools/lab/extract_vmlinux.sh: the decompressors kernels are packed with
+  # (Debian's cloud kernel: lz4).
+  lz4 zstd bzip2
   clang libclang-rt-14-dev llvm acpica-tools gnuplot-nox
   # kvm_test(valgrind = True): memcheck, and glibc's detached debug info,
   # without which valgrind cannot start (it needs ld.so's strlen symbol).

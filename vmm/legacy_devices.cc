@@ -3,6 +3,7 @@
 
 #include "base/status.h"
 #include "devices/console_input.h"
+#include "devices/console_output.h"
 #include "devices/i8042.h"
 #include "devices/power.h"
 #include "devices/serial.h"
@@ -20,8 +21,13 @@ absl::StatusOr<std::unique_ptr<LegacyDevices>> LegacyDevices::Create(
   InterruptController& irqs = vm.interrupts();
 
   MVM_ASSIGN_OR_RETURN(d->com1_irq_, irqs.MakeIrqLine(Serial::kCom1Irq));
-  d->com1_ = std::make_shared<Serial>(d->com1_irq_.get(),
-                                      Serial::FdSink(options.console_out_fd));
+  MVM_ASSIGN_OR_RETURN(d->console_out_,
+                       ConsoleOutput::Create(&loop, options.console_out_fd));
+  d->com1_ = std::make_shared<Serial>(
+      d->com1_irq_.get(),
+      [out = d->console_out_.get()](absl::Span<const uint8_t> data) {
+        out->Write(data);
+      });
   MVM_RETURN_IF_ERROR(pio.Register(Serial::kCom1Port, Serial::kPortCount,
                                    d->com1_, "COM1"));
   if (options.console_in_fd >= 0) {

@@ -19,6 +19,7 @@ namespace microvm {
 class Serial;
 class PowerButton;
 class ConsoleInput;
+class ConsoleOutput;
 
 class LegacyDevices {
  public:
@@ -41,6 +42,8 @@ class LegacyDevices {
  private:
   LegacyDevices() = default;
   std::unique_ptr<IrqLine> com1_irq_;
+  // Before com1_: the serial writes to it until the vCPUs are gone.
+  std::unique_ptr<ConsoleOutput> console_out_;
   std::unique_ptr<IrqLine> kbd_irq_;
   std::unique_ptr<IrqLine> aux_irq_;
   std::unique_ptr<IrqLine> power_button_irq_;

@@ -62,7 +62,10 @@ ABSL_FLAG(std::string, kvm_device, "/dev/kvm", "KVM device node");
 ABSL_FLAG(bool, boot_timer, false,
           "Report on stderr when the vCPUs start and when the guest writes a "
           "marker byte to the boot timer page at 0xf0000000 (123: init, as "
-          "Firecracker's), in ms since microvm started");
+          "Firecracker's), in ms since microvm started, and after each "
+          "marker microvm's own share of that time (to the first "
+          "instruction, exits it handled, its other threads' CPU; the vCPUs "
+          "time their exits: two clock reads per exit)");
 ABSL_FLAG(bool, stats, false,
           "At exit print what the VM did on stderr: exits by reason and by "
           "device, interrupts microvm injected, trapped BAR accesses, DMA "

@@ -39,8 +39,14 @@ struct VmStats {
     // "halt_attempted_poll", "halt_successful_poll", "irq_injections";
     // empty where KVM has no statistics fd.
     std::vector<Count> kvm;
+    // --boot_timer: the time from each return of KVM_RUN to the next call
+    // summed, i.e. the exits microvm handled while the guest waited.
+    std::optional<absl::Duration> handling;
   };
   std::vector<Vcpu> vcpus;
+  // CPU time of microvm's other threads (the VMM thread's event loop, DMA
+  // mapping, ...) since the vCPUs started; unset before.
+  std::optional<absl::Duration> other_threads_cpu;
 
   // Guest accesses that exited to microvm, per device range (bus label).
   struct Range {
@@ -93,6 +99,11 @@ struct VmStats {
 // The table, one line per item, every line starting with "microvm: stats: ";
 // `when` says when it was taken ("at exit", "on SIGUSR1").
 std::string FormatStatsTable(const VmStats& stats, const std::string& when);
+// --boot_timer, at a guest marker `at` after microvm started: microvm's own
+// share of that time (one line, no prefix): the time to the first
+// instruction, the exits it handled (VmStats::Vcpu::handling) and its other
+// threads' CPU, against `at`; the exits by reason. Needs the handling times.
+std::string FormatBootShare(const VmStats& stats, absl::Duration at);
 // One JSON object (and a newline). Times in seconds; names as in the table.
 std::string FormatStatsJson(const VmStats& stats);
 

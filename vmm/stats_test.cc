@@ -73,6 +73,35 @@ TEST(StatsTest, Table) {
   EXPECT_EQ(lines, prefixed);
 }
 
+// --boot_timer: the vCPUs timed their exits; the share adds the time to the
+// first instruction, the exits handled on every vCPU and the other threads'
+// CPU, against the time of the marker.
+TEST(StatsTest, BootShare) {
+  VmStats s = Example();
+  s.vcpus[0].handling = absl::Milliseconds(20);
+  s.vcpus[1].handling = absl::Milliseconds(5);
+  s.other_threads_cpu = absl::Microseconds(10750);
+  EXPECT_EQ(FormatBootShare(s, absl::Milliseconds(1000)),
+            "microvm's share of the 1000.000 ms: 4.00% (40.000 ms): to the "
+            "first instruction 4.250 ms, exits handled 25.000 ms (exits 43 "
+            "(KVM_EXIT_MMIO 33, KVM_EXIT_IO 10)), other threads' CPU "
+            "10.750 ms");
+  const std::string t = FormatStatsTable(s, "at exit");
+  EXPECT_THAT(t, HasSubstr("microvm: stats: vCPU 0: 0.250 s CPU (0.020 s of "
+                           "it handling exits), exits 13"));
+  EXPECT_THAT(t, HasSubstr("microvm: stats: other threads: 0.011 s CPU since "
+                           "the vCPUs started\n"));
+  EXPECT_THAT(FormatStatsJson(s),
+              HasSubstr("\"cpu_seconds\": 0.125000, \"handling_seconds\": "
+                        "0.005000, "));
+  EXPECT_THAT(FormatStatsJson(s),
+              HasSubstr("\"other_threads_cpu_seconds\": 0.010750, "));
+  // Not timed (no --boot_timer): no share, and it says why.
+  s.vcpus[1].handling.reset();
+  EXPECT_THAT(FormatBootShare(s, absl::Milliseconds(1000)),
+              HasSubstr("not measured"));
+}
+
 TEST(StatsTest, TableBeforeTheFirstInstruction) {
   VmStats s;
   EXPECT_THAT(FormatStatsTable(s, "on SIGUSR1"),
@@ -87,10 +116,13 @@ TEST(StatsTest, Json) {
       "{\"wall_seconds\": 1.500000, \"boots\": 2, "
       "\"first_instruction_seconds\": 0.004250, "
       "\"exits\": {\"KVM_EXIT_MMIO\": 33, \"KVM_EXIT_IO\": 10}, "
-      "\"vcpus\": [{\"id\": 0, \"cpu_seconds\": 0.250000, \"exits\": "
+      "\"vcpus\": [{\"id\": 0, \"cpu_seconds\": 0.250000, "
+      "\"handling_seconds\": null, \"exits\": "
       "{\"KVM_EXIT_IO\": 10, \"KVM_EXIT_MMIO\": 3}, \"kvm\": {\"exits\": 50, "
-      "\"halt_exits\": 4}}, {\"id\": 1, \"cpu_seconds\": 0.125000, \"exits\": "
+      "\"halt_exits\": 4}}, {\"id\": 1, \"cpu_seconds\": 0.125000, "
+      "\"handling_seconds\": null, \"exits\": "
       "{\"KVM_EXIT_MMIO\": 30}, \"kvm\": {}}], "
+      "\"other_threads_cpu_seconds\": null, "
       "\"ranges\": [{\"bus\": \"PIO\", \"device\": \"COM1\", \"reads\": 4, "
       "\"writes\": 6}, {\"bus\": \"PIO\", \"device\": null, \"reads\": 0, "
       "\"writes\": 0}, {\"bus\": \"MMIO\", \"device\": \"vfio 0000:01:00.0 BAR "

@@ -52,6 +52,10 @@ class VcpuThread {
   void set_on_start(std::function<absl::Status()> on_start) {
     on_start_ = std::move(on_start);
   }
+  // --boot_timer: sums the time from each return of KVM_RUN to the next
+  // call (the exits microvm handled, as the guest waited for them); costs two
+  // clock reads per exit. Call before Start().
+  void set_time_exits(bool on) { time_exits_ = on; }
   void Start();
   // Makes the thread leave KVM_RUN and return. Thread-safe, idempotent.
   void Stop();
@@ -66,6 +70,8 @@ class VcpuThread {
   // kick), the thread's CPU time, and when it first entered KVM_RUN.
   std::vector<VmStats::Count> exit_counts() const;
   absl::Duration cpu_time() const;
+  // The sum set_time_exits(true) keeps; unset without it.
+  std::optional<absl::Duration> handling_time() const;
   std::optional<std::chrono::steady_clock::time_point> first_run() const;
   // Waits up to `timeout` for the thread to be about to enter the guest for
   // the first time; false if it did not (or ended before).
@@ -79,6 +85,8 @@ class VcpuThread {
   void Loop();
   // Returns true to keep running.
   bool HandleExit();
+  // Counts KVM_RUN's result `r` and handles the exit; true to keep running.
+  bool AfterRun(long r);
   absl::Status ExitError(const std::string& what);
 
   std::unique_ptr<KvmVcpu> vcpu_;
@@ -98,6 +106,8 @@ class VcpuThread {
   std::atomic<int64_t> first_run_ns_{0};    // steady_clock; 0: not yet
   absl::Notification entering_;             // first_run_ns_ is set
   std::atomic<int64_t> final_cpu_ns_{-1};   // set as the thread ends
+  bool time_exits_ = false;
+  std::atomic<int64_t> handling_ns_{0};     // with time_exits_
   std::optional<int> affinity_;
   std::function<absl::Status()> on_start_;
 };

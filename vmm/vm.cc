@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -133,6 +134,8 @@ class Machine final : public Vm {
   absl::StatusOr<VmExit> Run(const std::function<absl::Status()>& after_vcpus_start);
   void Stop() override { End(VmExit::kStopped); }
   VmStats Stats() override;
+  // CPU time of the process less its vCPU threads'.
+  absl::Duration OtherThreadsCpu() const;
 
   // SIGINT/SIGTERM or the host's device request asked this VM to end: a
   // reset is not a reason to boot again.
@@ -205,6 +208,9 @@ class Machine final : public Vm {
   UniqueFd signal_fd_;
   EventLoop::Watch signal_watch_;
   std::optional<BootTimer::Clock::time_point> boot_timer_start_;
+  // The CPU time of the threads other than the vCPUs as the vCPUs were let
+  // into the guest (VmStats::other_threads_cpu counts from there); under mu_.
+  std::optional<absl::Duration> other_threads_cpu_at_start_;
   std::chrono::steady_clock::time_point start_;
   std::optional<int> loop_affinity_;
   int shutdown_timeout_s_ = 0;
@@ -514,8 +520,10 @@ absl::Status Machine::Build(const VmConfig& config,
         layout::kBootTimerAddr, layout::kBootTimerSize,
         std::make_shared<BootTimer>(
             *boot_timer_start_,
-            [](uint8_t marker, absl::Duration since, bool last) {
+            [this](uint8_t marker, absl::Duration since, bool last) {
               Message(BootTimer::Describe(marker, since, last));
+              Message(absl::StrCat("boot timer: ",
+                                   FormatBootShare(Stats(), since)));
             }),
         "boot timer"));
   }
@@ -529,6 +537,7 @@ absl::Status Machine::Build(const VmConfig& config,
     vcpus_.push_back(std::make_unique<VcpuThread>(
         std::move(vcpu), pio_, mmio_, mem_,
         [this](absl::StatusOr<VmExit> r) { End(std::move(r)); }));
+    vcpus_.back()->set_time_exits(boot_timer_start_.has_value());
     if (auto pin = config.vcpu_affinity.find(i);
         pin != config.vcpu_affinity.end()) {
       vcpus_.back()->set_affinity(pin->second);
@@ -581,13 +590,29 @@ void Machine::RequestShutdown(VmExit why) {
   shutdown_watch_ = std::move(*watch);
 }
 
+absl::Duration Machine::OtherThreadsCpu() const {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  absl::Duration others = absl::DurationFromTimespec(ts);
+  for (const auto& v : vcpus_) others -= v->cpu_time();
+  return others;
+}
+
 VmStats Machine::Stats() {
   VmStats s;
   s.wall = absl::FromChrono(std::chrono::steady_clock::now() - start_);
   s.boots = boot_;
   for (const auto& v : vcpus_) {
     s.vcpus.push_back({static_cast<int>(v->vcpu().id()), v->cpu_time(),
-                       v->exit_counts(), v->kvm_counts()});
+                       v->exit_counts(), v->kvm_counts(), v->handling_time()});
+  }
+  {
+    const absl::Duration others = OtherThreadsCpu();
+    absl::MutexLock lock(&mu_);
+    if (other_threads_cpu_at_start_.has_value()) {
+      s.other_threads_cpu =
+          std::max(others - *other_threads_cpu_at_start_, absl::ZeroDuration());
+    }
   }
   if (!vcpus_.empty()) {
     if (auto first = vcpus_[0]->first_run(); first.has_value()) {
@@ -688,6 +713,11 @@ absl::StatusOr<VmExit> Machine::Run(const std::function<absl::Status()>& after_v
   // the VM had ended already: nothing runs past it unfiltered.
   const absl::Status filtered = after_vcpus_start();
   if (!filtered.ok()) End(filtered);
+  {
+    const absl::Duration others = OtherThreadsCpu();
+    absl::MutexLock lock(&mu_);
+    other_threads_cpu_at_start_ = others;
+  }
   vcpu_gate_->Notify();
   if (!filtered.ok()) {
     loop_->Stop(0);

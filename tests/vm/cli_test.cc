@@ -26,6 +26,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -239,7 +240,7 @@ TEST(CliTest, BootTimerReportsVcpuStartAndGuestMarkers) {
   EXPECT_THAT(r.out, HasSubstr(kBootMarkerLine));
   std::vector<std::string> lines =
       absl::StrSplit(absl::StripTrailingAsciiWhitespace(r.err), '\n');
-  ASSERT_EQ(lines.size(), 4u) << Describe(r);
+  ASSERT_EQ(lines.size(), 6u) << Describe(r);
   // Where the time to the first instruction went, phase by phase, in order.
   EXPECT_THAT(lines[0],
               MatchesRegex("microvm: boot timer: set-up: process start to main "
@@ -252,7 +253,30 @@ TEST(CliTest, BootTimerReportsVcpuStartAndGuestMarkers) {
       << Describe(r);
   EXPECT_THAT(lines[1], HasSubstr("boot timer: vCPUs start at "));
   EXPECT_THAT(lines[2], HasSubstr("guest marker 123 (init) at "));
-  EXPECT_THAT(lines[3], HasSubstr("guest marker 42 at "));
+  EXPECT_THAT(lines[4], HasSubstr("guest marker 42 at "));
+  // After each marker, microvm's own share of the time to it: the time to
+  // the first instruction, the exits it handled (the console line before
+  // the marker took port writes) and its other threads' CPU, which add up.
+  for (int i : {3, 5}) {
+    const std::string& share = lines[i];
+    static const std::regex kShare(
+        "microvm: boot timer: microvm's share of the ([0-9.]+) ms: "
+        "([0-9.]+)% \\(([0-9.]+) ms\\): to the first instruction ([0-9.]+) "
+        "ms, exits handled ([0-9.]+) ms \\(exits [0-9]+ \\((.*)\\)\\), "
+        "other threads' CPU ([0-9.]+) ms");
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(share, m, kShare)) << share;
+    const double at = std::stod(m[1]), percent = std::stod(m[2]),
+                 own = std::stod(m[3]), first = std::stod(m[4]),
+                 handled = std::stod(m[5]), other = std::stod(m[7]);
+    const std::string reasons = m[6];
+    EXPECT_NEAR(own, first + handled + other, 0.002) << share;
+    EXPECT_NEAR(percent, 100 * own / at, 0.02) << share;
+    EXPECT_GT(first, 0) << share;
+    EXPECT_GT(handled, 0) << share;
+    EXPECT_THAT(reasons, HasSubstr("KVM_EXIT_IO ")) << share;
+    EXPECT_THAT(reasons, HasSubstr("KVM_EXIT_MMIO ")) << share;
+  }
   // Without the flag the page is not there: the guest's writes go nowhere
   // and nothing is reported.
   Result quiet = RunMicrovm(GuestArgs("boot_marker"));

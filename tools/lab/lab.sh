@@ -30,7 +30,9 @@
 #   --microvm PATH     static microvm binary (default: build
 #                      //vmm:microvm_static with bazel $BAZEL_STARTUP_OPTS
 #                      --config=release, the optimized release build)
-#   --kernel PATH      inner guest kernel (default: the cached Debian bzImage)
+#   --kernel PATH      inner guest kernel, a bzImage (default: the cached
+#                      Debian one); the inner boots use the vmlinux taken
+#                      out of it (tools/lab/extract_vmlinux.sh)
 #   --guests DIR       tiny guests (*.elf) for the passthrough scenarios (default:
 #                      tests/guests next to the microvm binary)
 #   --ivshmem PATH     ivshmem backing file, kept afterwards (created, 1 MiB,
@@ -160,6 +162,10 @@ fi
 
 kernel="${kernel:-${CACHE}/kernel/vmlinuz}"
 [[ -s ${kernel} ]] || die "no inner kernel ${kernel}"
+# The inner boots use the uncompressed kernel (agent.sh: it reaches the init
+# sooner); the bzImage goes along for the guide and bench_qemu_boot.
+bash "${SELF_DIR}/extract_vmlinux.sh" "${kernel}" "${work}/vmlinux" ||
+  die "taking the vmlinux out of ${kernel} failed"
 if [[ -z ${microvm} ]]; then
   # shellcheck disable=SC2206 # startup options are separate words on purpose.
   bazel_cmd=(bazel ${BAZEL_STARTUP_OPTS:-})
@@ -190,14 +196,14 @@ fi
 # Debian's QEMU, microvm's peer in scenario bench_qemu_boot: the binary at
 # its own path (it finds its firmware relative to itself), its shared
 # libraries and its firmware directories. Only for that scenario: it adds
-# ~60 MB to the lab machine's initramfs. Its twelve inner boots take ~100 s:
-# 150 s more for the default time-out.
+# ~60 MB to the lab machine's initramfs. Its twenty inner boots take ~150 s:
+# 250 s more for the default time-out.
 if [[ " ${scenarios[*]} " == *" bench_qemu_boot "* ]]; then
   qemu_bin=/usr/bin/qemu-system-x86_64
   [[ -x ${qemu_bin} ]] || die "no ${qemu_bin}; run tools/setup.sh (qemu-system-x86)"
   guest_args+=(--file "${qemu_bin}=${qemu_bin}" --libs-for "${qemu_bin}"
     --dir /usr/share/qemu=/usr/share/qemu --dir /usr/share/seabios=/usr/share/seabios)
-  [[ -n ${timeout} ]] || timeout=$((60 + 100 * ${#scenarios[@]} + 150))
+  [[ -n ${timeout} ]] || timeout=$((60 + 100 * ${#scenarios[@]} + 250))
 fi
 
 # ivshmem's backing file: the outer host's view of the shared BAR.
@@ -272,6 +278,7 @@ bash "${NESTED_RUN}" \
   "${guest_args[@]}" \
   --file "/lab/microvm=${microvm}" \
   --file "/lab/vmlinuz=${kernel}" \
+  --file "/lab/vmlinux=${work}/vmlinux" \
   --file "/lab/inner.cpio.gz=${inner_initrd}" \
   --env "LAB_CMD=${cmd}" --env "LAB_CPUS=${cpus}" --env "LAB_MEM=${mem}" \
   --env "LAB_SHM_TOKEN=${shm_token}" --env "LAB_INNER_QUIET=${quiet}" \

@@ -30,12 +30,6 @@ inline constexpr uint64_t kEntry64Offset = 0x200;
 // 0x202 + the byte at 0x201, so by 0x301.
 inline constexpr uint64_t kBzImageHeadBytes = 0x400;
 
-// Reads exactly out.size() bytes of the image file at `offset` into `out`
-// (an error otherwise). The loader reads the protected-mode kernel, nearly
-// all of the file, straight into guest RAM with it.
-using ImageReader =
-    absl::FunctionRef<absl::Status(uint64_t offset, absl::Span<uint8_t> out)>;
-
 // The facts of a bzImage's setup header that decide how it is loaded.
 struct BzImageHeader {
   setup_header header{};      // as in the file

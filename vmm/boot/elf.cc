@@ -39,7 +39,10 @@ bool Overlaps(uint64_t a, uint64_t a_end, uint64_t b, uint64_t b_end) {
   return a < b_end && b < a_end;
 }
 
-absl::StatusOr<Elf64_Ehdr> CheckHeader(absl::Span<const uint8_t> image) {
+// `image`: the file's first bytes (up to sizeof(Elf64_Ehdr)); `file_size`:
+// the whole file's.
+absl::StatusOr<Elf64_Ehdr> CheckHeader(absl::Span<const uint8_t> image,
+                                       uint64_t file_size) {
   if (image.size() < EI_NIDENT) {
     return absl::InvalidArgumentError(
         "ELF file is truncated: shorter than the ELF identification; copy "
@@ -82,8 +85,8 @@ absl::StatusOr<Elf64_Ehdr> CheckHeader(absl::Span<const uint8_t> image) {
         "file has %d program headers of %d bytes (need at least one of %d)",
         eh.e_phnum, eh.e_phentsize, sizeof(Elf64_Phdr)));
   }
-  if (eh.e_phoff > image.size() ||
-      uint64_t{eh.e_phnum} * sizeof(Elf64_Phdr) > image.size() - eh.e_phoff) {
+  if (eh.e_phoff > file_size ||
+      uint64_t{eh.e_phnum} * sizeof(Elf64_Phdr) > file_size - eh.e_phoff) {
     return absl::InvalidArgumentError(
         "ELF file is truncated: its program headers lie beyond the end of "
         "the file; copy the whole file again");
@@ -157,20 +160,36 @@ bool IsElf(absl::Span<const uint8_t> image) {
 absl::StatusOr<KernelImage> LoadElf(const GuestMemory& mem,
                                     absl::Span<const uint8_t> image,
                                     boot_params& zero_page) {
-  if (!IsElf(image)) {
+  return LoadElf(
+      mem, image.size(),
+      [image](uint64_t offset, absl::Span<uint8_t> out) {
+        // LoadElf checked every range against image.size().
+        std::memcpy(out.data(), image.data() + offset, out.size());
+        return absl::OkStatus();
+      },
+      zero_page);
+}
+
+absl::StatusOr<KernelImage> LoadElf(const GuestMemory& mem, uint64_t file_size,
+                                    ImageReader read, boot_params& zero_page) {
+  std::vector<uint8_t> head(std::min<uint64_t>(file_size, sizeof(Elf64_Ehdr)));
+  MVM_RETURN_IF_ERROR(read(0, absl::MakeSpan(head)));
+  if (!IsElf(head)) {
     return absl::InvalidArgumentError(
         "not an ELF file: no \\x7fELF magic; pass an ELF64 executable");
   }
-  MVM_ASSIGN_OR_RETURN(Elf64_Ehdr eh, CheckHeader(image));
+  MVM_ASSIGN_OR_RETURN(Elf64_Ehdr eh, CheckHeader(head, file_size));
+  std::vector<Elf64_Phdr> headers(eh.e_phnum);
+  MVM_RETURN_IF_ERROR(read(
+      eh.e_phoff, absl::MakeSpan(reinterpret_cast<uint8_t*>(headers.data()),
+                                 headers.size() * sizeof(Elf64_Phdr))));
 
   // Validate everything before writing anything into guest memory.
   std::vector<Elf64_Phdr> loads;
   for (int i = 0; i < eh.e_phnum; ++i) {
-    Elf64_Phdr ph;
-    std::memcpy(&ph, image.data() + eh.e_phoff + i * sizeof(Elf64_Phdr),
-                sizeof(ph));
+    const Elf64_Phdr& ph = headers[i];
     if (ph.p_type != PT_LOAD || ph.p_memsz == 0) continue;
-    MVM_RETURN_IF_ERROR(CheckSegment(mem, image.size(), i, ph));
+    MVM_RETURN_IF_ERROR(CheckSegment(mem, file_size, i, ph));
     loads.push_back(ph);
   }
   if (loads.empty()) return NotLoadable("file has no PT_LOAD segment");
@@ -183,7 +202,7 @@ absl::StatusOr<KernelImage> LoadElf(const GuestMemory& mem,
   for (const Elf64_Phdr& ph : loads) {
     MVM_ASSIGN_OR_RETURN(uint8_t * host,
                          mem.HostAddress(ph.p_paddr, ph.p_memsz));
-    std::memcpy(host, image.data() + ph.p_offset, ph.p_filesz);
+    MVM_RETURN_IF_ERROR(read(ph.p_offset, absl::MakeSpan(host, ph.p_filesz)));
     std::memset(host + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
     k.begin = std::min<uint64_t>(k.begin, ph.p_paddr);
     k.end = std::max<uint64_t>(k.end, ph.p_paddr + ph.p_memsz);

@@ -29,6 +29,13 @@ bool IsElf(absl::Span<const uint8_t> image);
 // The entry point: e_entry when it is a physical address inside a loaded
 // segment (vmlinux: ENTRY(phys_startup_64)); otherwise e_entry translated
 // from the segment's virtual to its physical address.
+//
+// The headers and every segment are read with `read` from a file of
+// `file_size` bytes, the segments straight into guest RAM: an uncompressed
+// Linux is ~50 MB, which the VMM does not copy twice.
+absl::StatusOr<KernelImage> LoadElf(const GuestMemory& mem, uint64_t file_size,
+                                    ImageReader read, boot_params& zero_page);
+// The same from an image in memory.
 absl::StatusOr<KernelImage> LoadElf(const GuestMemory& mem,
                                     absl::Span<const uint8_t> image,
                                     boot_params& zero_page);

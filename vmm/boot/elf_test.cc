@@ -4,6 +4,8 @@
 #include <elf.h>
 
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -57,6 +59,39 @@ TEST_F(ElfTest, LoadsSegmentsAndZeroFillsBss) {
   EXPECT_EQ(zp_.hdr.boot_flag, 0xaa55);
   EXPECT_EQ(std::memcmp(&zp_.hdr.header, "HdrS", 4), 0);
   EXPECT_EQ(zp_.hdr.type_of_loader, 0xff);
+}
+
+// From a file: the headers and each segment are read where they are, the
+// segments straight into guest RAM; nothing else of the file is read.
+TEST_F(ElfTest, ReadsOnlyHeadersAndSegmentsFromTheFile) {
+  std::vector<uint8_t> image =
+      MakeElf({{0x200000, 0x200000, {1, 2, 3, 4}, 4}}, 0x200000);
+  // Unused bytes after the segment, as a vmlinux has (notes, symbols).
+  image.resize(image.size() + 0x10000, 0xee);
+  std::vector<std::pair<uint64_t, uint64_t>> reads;
+  absl::StatusOr<KernelImage> k = LoadElf(
+      *mem_, image.size(),
+      [&](uint64_t offset, absl::Span<uint8_t> out) {
+        reads.emplace_back(offset, out.size());
+        std::memcpy(out.data(), image.data() + offset, out.size());
+        return absl::OkStatus();
+      },
+      zp_);
+  ASSERT_TRUE(k.ok()) << k.status();
+  EXPECT_EQ(ByteAt(0x200003), 4);
+  uint64_t bytes = 0;
+  for (const auto& [offset, size] : reads) bytes += size;
+  EXPECT_EQ(bytes, sizeof(Elf64_Ehdr) + sizeof(Elf64_Phdr) + 4);
+  // A read that fails is what the load returns, before the entry is set.
+  absl::StatusOr<KernelImage> failed = LoadElf(
+      *mem_, image.size(),
+      [&](uint64_t offset, absl::Span<uint8_t> out) {
+        if (offset != 0) return absl::DataLossError("kernel x: read failed");
+        std::memcpy(out.data(), image.data(), out.size());
+        return absl::OkStatus();
+      },
+      zp_);
+  EXPECT_EQ(failed.status(), absl::DataLossError("kernel x: read failed"));
 }
 
 TEST_F(ElfTest, TranslatesVirtualEntryPoint) {

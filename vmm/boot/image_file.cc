@@ -68,11 +68,4 @@ absl::Status ImageFile::ReadAt(uint64_t offset, absl::Span<uint8_t> out) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<uint8_t>> ImageFile::ReadAll() const {
-  std::vector<uint8_t> bytes(size_);
-  absl::Status s = ReadAt(0, absl::MakeSpan(bytes));
-  if (!s.ok()) return s;
-  return bytes;
-}
-
 }  // namespace microvm::boot

@@ -27,7 +27,6 @@ class ImageFile {
   // Reads exactly out.size() bytes at `offset`; a short read (the file
   // shrank under us) is an error.
   absl::Status ReadAt(uint64_t offset, absl::Span<uint8_t> out) const;
-  absl::StatusOr<std::vector<uint8_t>> ReadAll() const;
 
  private:
   ImageFile(UniqueFd fd, std::string path, std::string what, uint64_t size)

@@ -37,23 +37,17 @@ absl::StatusOr<KernelImage> LoadKernelFile(const GuestMemory& mem,
   MVM_RETURN_IF_ERROR(file.ReadAt(0, absl::MakeSpan(head)));
   const std::string name = absl::StrCat("kernel ", path);
   absl::StatusOr<KernelImage> kernel;
+  // Either is read straight into guest RAM, segment by segment or the
+  // protected-mode kernel, nearly all of the file.
+  absl::Status read_error;
+  auto read = [&](uint64_t offset, absl::Span<uint8_t> out) {
+    read_error = file.ReadAt(offset, out);
+    return read_error;
+  };
   if (IsElf(head)) {
-    // Segments may be anywhere in the file; ELF guests are small.
-    MVM_ASSIGN_OR_RETURN(std::vector<uint8_t> image, file.ReadAll());
-    kernel = LoadElf(mem, image, zero_page);
+    kernel = LoadElf(mem, file.size(), read, zero_page);
   } else if (IsBzImage(head)) {
-    // The protected-mode kernel, nearly all of the file, is read straight
-    // into guest RAM.
-    absl::Status read_error;
-    kernel = LoadBzImage(
-        mem, head, file.size(),
-        [&](uint64_t offset, absl::Span<uint8_t> out) {
-          read_error = file.ReadAt(offset, out);
-          return read_error;
-        },
-        zero_page);
-    // It names the file already.
-    if (!read_error.ok()) return read_error;
+    kernel = LoadBzImage(mem, head, file.size(), read, zero_page);
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
         name,
@@ -61,6 +55,8 @@ absl::StatusOr<KernelImage> LoadKernelFile(const GuestMemory& mem,
         "header at 0x202); pass a Linux bzImage, a vmlinux or an ELF64 "
         "guest"));
   }
+  // A read error names the file already.
+  if (!read_error.ok()) return read_error;
   if (!kernel.ok()) return Annotate(kernel.status(), name);
   return kernel;
 }

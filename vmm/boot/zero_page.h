@@ -14,8 +14,10 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "memory/guest_memory.h"
 
 namespace microvm::boot {
@@ -26,6 +28,13 @@ inline constexpr uint32_t kE820Reserved = 2;
 
 // What a format-specific loader learned about the kernel it put into guest
 // memory, for the format-independent zero-page code.
+// Reads exactly out.size() bytes of the kernel file at `offset` into `out`
+// (an error otherwise). The loaders read the kernel, nearly all of the
+// file, straight into guest RAM with it: no copy of the whole file on the
+// way.
+using ImageReader =
+    absl::FunctionRef<absl::Status(uint64_t offset, absl::Span<uint8_t> out)>;
+
 struct KernelImage {
   std::string format;  // "bzImage" or "ELF"
   uint64_t entry_rip = 0;

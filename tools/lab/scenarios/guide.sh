@@ -100,7 +100,8 @@ guide_steps() {
 run_scenario() {
   DEV=$(pci_first 1b36:0010)
   [ -n "${DEV}" ] || { lab_result guide FAIL "no nvme device (1b36:0010)"; return; }
-  KERNEL=${INNER_KERNEL} INITRD=${INNER_INITRD} GUIDE_FAIL=""
+  # The README's guide boots a distribution's kernel as it ships: the bzImage.
+  KERNEL=${INNER_BZIMAGE} INITRD=${INNER_INITRD} GUIDE_FAIL=""
   guide_steps
   ok=$?
   # Whatever happened, leave the nvme on vfio-pci for the scenarios after
