@@ -64,13 +64,16 @@ bool WriteConsole(int fd, absl::Span<const uint8_t> data) {
 
 void FlushMessages() { Stderr().Flush(); }
 
-void RegisterHeldConsole(HeldConsole* console) { Stderr().Register(console); }
+void RegisterHeldConsole(HeldConsole* console, int fd) {
+  Stderr().Register(console, fd);
+}
 
 void UnregisterHeldConsole(HeldConsole* console) {
   Stderr().Unregister(console);
 }
 
-void MessageStream::Register(HeldConsole* console) {
+void MessageStream::Register(HeldConsole* console, int fd) {
+  if (!SameFile(fd, message_fd_)) return;
   absl::MutexLock lock(&consoles_mu_);
   consoles_.push_back(console);
 }

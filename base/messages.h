@@ -50,10 +50,11 @@ bool WriteConsole(int fd, absl::Span<const uint8_t> data);
 void FlushMessages();
 
 // A writer that keeps guest console bytes back before WriteConsole
-// (devices/console_output.h buffers a line to write it at once). Every
-// message first has each registered one write what it holds, so a message
-// never overtakes console text the guest wrote before it: it then waits
-// for that line's end as above.
+// (devices/console_output.h buffers a line to write it at once). When its
+// fd is the messages' file, every message first has it write what it holds,
+// so a message never overtakes console text the guest wrote before it: it
+// then waits for that line's end as above. A console on another file is
+// left alone (a blocked one must not hold up the messages).
 class HeldConsole {
  public:
   // Writes what is held through WriteConsole. Called from any thread, with
@@ -63,8 +64,9 @@ class HeldConsole {
  protected:
   ~HeldConsole() = default;
 };
-// Register before the first console write; unregister before destruction.
-void RegisterHeldConsole(HeldConsole* console);
+// Register (with the fd it writes) before its first console write;
+// unregister before destruction.
+void RegisterHeldConsole(HeldConsole* console, int fd);
 void UnregisterHeldConsole(HeldConsole* console);
 
 // The logic behind the functions above, for one console fd and one message
@@ -79,7 +81,7 @@ class MessageStream {
   void MessageLines(absl::string_view lines);
   bool WriteConsole(int fd, absl::Span<const uint8_t> data);
   void Flush();
-  void Register(HeldConsole* console);
+  void Register(HeldConsole* console, int fd);
   void Unregister(HeldConsole* console);
 
  private:

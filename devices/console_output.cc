@@ -20,7 +20,7 @@ absl::StatusOr<std::unique_ptr<ConsoleOutput>> ConsoleOutput::Create(
   MVM_ASSIGN_OR_RETURN(out->watch_,
                        loop->Add(out->timer_.get(),
                                  [raw](uint32_t) { raw->OnTimer(); }));
-  RegisterHeldConsole(raw);
+  RegisterHeldConsole(raw, fd);
   return out;
 }
 

@@ -8,7 +8,10 @@
 // (everything up to its last newline goes out in one write), kMaxHeld are
 // waiting, or kFlushDelay has passed since the first waiting byte (a prompt
 // the guest leaves without a newline, an echoed keystroke): a timer on the
-// event loop writes them then. 10 ms: well under what a typist notices, and
+// event loop writes them then (once the loop runs: with --dma_map=overlap
+// it first sets up the passed-through devices). Destruction writes what is
+// held; a microvm killed outright (SIGKILL, the sandbox's SIGSYS) loses an
+// open line's last 10 ms. 10 ms: well under what a typist notices, and
 // longer than a guest takes to write a line even in the nested lab (80
 // characters at ~60 us an exit pair; at 2 ms most lines went out in two
 // writes there, with a timer wake-up each). A microvm message written meanwhile has them

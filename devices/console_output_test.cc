@@ -125,5 +125,18 @@ TEST_F(ConsoleOutputTest, MessagesComeAfterTheTextBeforeThem) {
   EXPECT_EQ(Drain(), "booting done\nmicrovm: guest marker\n");
 }
 
+// A console on another file than the messages is left alone by them: its
+// open line stays held (a blocked console must not hold up a message).
+TEST_F(ConsoleOutputTest, MessagesLeaveAnotherFilesConsoleAlone) {
+  absl::StatusOr<std::unique_ptr<ConsoleOutput>> out =
+      ConsoleOutput::Create(loop_.get(), fds_[1]);
+  ASSERT_TRUE(out.ok()) << out.status();
+  Put(**out, "prompt> ");
+  Message("a message to the test's own stderr");
+  EXPECT_EQ(Drain(), "");
+  out->reset();
+  EXPECT_EQ(Drain(), "prompt> ");
+}
+
 }  // namespace
 }  // namespace microvm

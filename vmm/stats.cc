@@ -76,7 +76,10 @@ std::string FormatBootShare(const VmStats& s, absl::Duration at) {
     }
     handling += *v.handling;
   }
-  const absl::Duration first = s.first_instruction.value_or(at);
+  // After a restart, this boot's times.
+  const absl::Duration from = s.boot_start.value_or(absl::ZeroDuration());
+  at -= from;
+  const absl::Duration first = s.first_instruction.value_or(at + from) - from;
   const absl::Duration other = s.other_threads_cpu.value_or(absl::ZeroDuration());
   const absl::Duration own = first + handling + other;
   auto ms = [](absl::Duration d) { return absl::ToDoubleMilliseconds(d); };

@@ -23,6 +23,8 @@ struct VmStats {
   // Boots of the guest in this process: more than 1 after resets with
   // --on_reboot=restart. Everything below is of the current (last) boot.
   int boots = 1;
+  // After a restart: when this boot began, since microvm started.
+  std::optional<absl::Duration> boot_start;
   // From microvm's start to vCPU 0's first KVM_RUN; unset before it.
   std::optional<absl::Duration> first_instruction;
 
@@ -103,6 +105,9 @@ std::string FormatStatsTable(const VmStats& stats, const std::string& when);
 // share of that time (one line, no prefix): the time to the first
 // instruction, the exits it handled (VmStats::Vcpu::handling) and its other
 // threads' CPU, against `at`; the exits by reason. Needs the handling times.
+// After a restart both times count from this boot's start (boot_start).
+// The other threads run beside the guest: their CPU is counted as if the
+// guest had waited for it, an upper bound.
 std::string FormatBootShare(const VmStats& stats, absl::Duration at);
 // One JSON object (and a newline). Times in seconds; names as in the table.
 std::string FormatStatsJson(const VmStats& stats);

@@ -96,6 +96,14 @@ TEST(StatsTest, BootShare) {
                         "0.005000, "));
   EXPECT_THAT(FormatStatsJson(s),
               HasSubstr("\"other_threads_cpu_seconds\": 0.010750, "));
+  // After a restart the times count from this boot's start.
+  s.boot_start = absl::Milliseconds(500);
+  s.first_instruction = absl::Microseconds(504250);
+  EXPECT_EQ(FormatBootShare(s, absl::Milliseconds(1500)),
+            "microvm's share of the 1000.000 ms: 4.00% (40.000 ms): to the "
+            "first instruction 4.250 ms, exits handled 25.000 ms (exits 43 "
+            "(KVM_EXIT_MMIO 33, KVM_EXIT_IO 10)), other threads' CPU "
+            "10.750 ms");
   // Not timed (no --boot_timer): no share, and it says why.
   s.vcpus[1].handling.reset();
   EXPECT_THAT(FormatBootShare(s, absl::Milliseconds(1000)),

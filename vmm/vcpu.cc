@@ -128,6 +128,9 @@ void VcpuThread::Loop() {
   // "vcpu<N>" in ps -L, top -H and /proc/PID/task/*/comm (bench/ counts the
   // wake-ups of every other thread). Named by itself: naming another thread
   // opens a /proc file, which the sandbox does not allow once the guest runs.
+  if (::pthread_getcpuclockid(::pthread_self(), &cpu_clock_) == 0) {
+    has_cpu_clock_.store(true, std::memory_order_release);
+  }
   const std::string name = absl::StrCat("vcpu", vcpu_->id());
   (void)::pthread_setname_np(::pthread_self(), name.c_str());
   if (affinity_.has_value()) {
@@ -206,14 +209,12 @@ std::vector<VmStats::Count> VcpuThread::exit_counts() const {
 
 absl::Duration VcpuThread::cpu_time() const {
   int64_t ns = final_cpu_ns_.load(std::memory_order_acquire);
-  if (ns < 0 && started_ && thread_.joinable()) {
+  if (ns < 0 && has_cpu_clock_.load(std::memory_order_acquire)) {
     // Still running (or just ended: then its clock is gone and the value it
-    // stored is there).
-    clockid_t clock;
-    if (::pthread_getcpuclockid(
-            const_cast<std::thread&>(thread_).native_handle(), &clock) == 0) {
-      ns = ThreadCpuNanos(clock);
-    }
+    // stored is there). The clock the thread published itself: any thread
+    // may ask (the boot timer's report runs on a vCPU), none touches
+    // thread_, which Join() may be joining.
+    ns = ThreadCpuNanos(cpu_clock_);
     if (ns < 0) ns = final_cpu_ns_.load(std::memory_order_acquire);
   }
   return absl::Nanoseconds(std::max<int64_t>(ns, 0));

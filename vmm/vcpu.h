@@ -64,8 +64,7 @@ class VcpuThread {
   // Installs the no-op handler for the kick signal; call once per process.
   static absl::Status InstallKickHandler();
 
-  // For --stats, while the vCPU runs or after, from the thread that starts
-  // and joins it (cpu_time reads the thread handle): exits so far
+  // For --stats, while the vCPU runs or after, from any thread: exits so far
   // by KVM exit reason (KVM_EXIT_INTR: KVM_RUN interrupted by a signal, a
   // kick), the thread's CPU time, and when it first entered KVM_RUN.
   std::vector<VmStats::Count> exit_counts() const;
@@ -106,6 +105,8 @@ class VcpuThread {
   std::atomic<int64_t> first_run_ns_{0};    // steady_clock; 0: not yet
   absl::Notification entering_;             // first_run_ns_ is set
   std::atomic<int64_t> final_cpu_ns_{-1};   // set as the thread ends
+  clockid_t cpu_clock_{};                   // the thread's, once published
+  std::atomic<bool> has_cpu_clock_{false};
   bool time_exits_ = false;
   std::atomic<int64_t> handling_ns_{0};     // with time_exits_
   std::optional<int> affinity_;

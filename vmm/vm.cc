@@ -172,6 +172,9 @@ class Machine final : public Vm {
   void Mark(absl::string_view name) { MarkPhase(phases_.get(), name); }
 
   const int boot_;  // 1, then one more per restart (VmImpl)
+  // When this boot's machine began to be built.
+  const std::chrono::steady_clock::time_point built_ =
+      std::chrono::steady_clock::now();
   const Kvm& kvm_;
   KvmVm vm_;
   GuestMemory& mem_;
@@ -602,6 +605,7 @@ VmStats Machine::Stats() {
   VmStats s;
   s.wall = absl::FromChrono(std::chrono::steady_clock::now() - start_);
   s.boots = boot_;
+  if (boot_ > 1) s.boot_start = absl::FromChrono(built_ - start_);
   for (const auto& v : vcpus_) {
     s.vcpus.push_back({static_cast<int>(v->vcpu().id()), v->cpu_time(),
                        v->exit_counts(), v->kvm_counts(), v->handling_time()});

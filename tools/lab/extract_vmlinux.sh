@@ -54,11 +54,16 @@ command -v "${tool[0]}" >/dev/null ||
 
 tmp=$(mktemp "${out}.XXXXXX")
 trap 'rm -f "${tmp}"' EXIT
-# The kernel appends the decompressed size (lz4, gzip) after the stream;
-# decompressors warn about it, and exit non-zero for it (lz4): the ELF check
-# below is what tells a good payload.
+# The kernel's build appends the decompressed size (32 bits, little-endian)
+# to the compressed stream, whatever the method; decompressors warn about
+# those bytes, and some exit non-zero for them (lz4): the size and ELF
+# checks below are what tell a whole payload.
 tail -c +$((offset + 1)) "${image}" | head -c "${length}" |
   "${tool[@]}" >"${tmp}" 2>/dev/null || true
+want=$(le "${image}" $((offset + length - 4)) 4)
+got=$(stat -c %s "${tmp}")
+((got == want)) ||
+  die "${image}: the payload decompressed (${tool[0]}) to ${got} bytes, not the ${want} its build recorded (a damaged kernel, or no space left for ${out}?)"
 [[ $(od -A n -t x1 -N 5 "${tmp}" | tr -d ' \n') == 7f454c4602 ]] ||
   die "${image}: the payload did not decompress (${tool[0]}) to an ELF64 image"
 mv "${tmp}" "${out}"

@@ -196,14 +196,15 @@ fi
 # Debian's QEMU, microvm's peer in scenario bench_qemu_boot: the binary at
 # its own path (it finds its firmware relative to itself), its shared
 # libraries and its firmware directories. Only for that scenario: it adds
-# ~60 MB to the lab machine's initramfs. Its twenty inner boots take ~150 s:
-# 250 s more for the default time-out.
+# ~60 MB to the lab machine's initramfs. Its 5 x (1 + repetitions) inner
+# boots take up to ~8 s each (q35): that much more for the default time-out.
 if [[ " ${scenarios[*]} " == *" bench_qemu_boot "* ]]; then
   qemu_bin=/usr/bin/qemu-system-x86_64
   [[ -x ${qemu_bin} ]] || die "no ${qemu_bin}; run tools/setup.sh (qemu-system-x86)"
   guest_args+=(--file "${qemu_bin}=${qemu_bin}" --libs-for "${qemu_bin}"
     --dir /usr/share/qemu=/usr/share/qemu --dir /usr/share/seabios=/usr/share/seabios)
-  [[ -n ${timeout} ]] || timeout=$((60 + 100 * ${#scenarios[@]} + 250))
+  [[ -n ${timeout} ]] ||
+    timeout=$((60 + 100 * ${#scenarios[@]} + 5 * (1 + ${LAB_BENCH_REPETITIONS:-3}) * 8))
 fi
 
 # ivshmem's backing file: the outer host's view of the shared BAR.
