@@ -13,8 +13,9 @@
 # Passthrough/* benchmarks there (JSON: bench/out/passthrough.json),
 # bench_dma times the DMA map of guest RAM against a bare VFIO map, boot
 # times start-up to the inner Linux's init, bench_qemu_boot boots the same
-# kernel and initramfs with microvm and Debian's QEMU (-M microvm, q35)
-# side by side; their LAB-BENCH lines are in
+# kernel (bzImage and vmlinux) and initramfs with microvm and Debian's QEMU
+# (-M microvm in its fastest configuration, q35) side by side, with
+# microvm's own share of the time; their LAB-BENCH lines are in
 # bench/out/lab.log. All of it goes into the one report.
 #
 # Everything is built with --config=release (-c opt) and the report says so.
