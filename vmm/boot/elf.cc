@@ -163,8 +163,11 @@ absl::StatusOr<KernelImage> LoadElf(const GuestMemory& mem,
   return LoadElf(
       mem, image.size(),
       [image](uint64_t offset, absl::Span<uint8_t> out) {
-        // LoadElf checked every range against image.size().
-        std::memcpy(out.data(), image.data() + offset, out.size());
+        // LoadElf checked every range against image.size(); an empty
+        // image has no data() to copy from.
+        if (!out.empty()) {
+          std::memcpy(out.data(), image.data() + offset, out.size());
+        }
         return absl::OkStatus();
       },
       zero_page);
