@@ -87,8 +87,9 @@ std::string FormatBootShare(const VmStats& s, absl::Duration at) {
       "microvm's share of the %.3f ms: %.2f%% (%.3f ms): to the first "
       "instruction %.3f ms, exits handled %.3f ms (exits %s), other threads' "
       "CPU %.3f ms",
-      ms(at), at > absl::ZeroDuration() ? 100 * absl::FDivDuration(own, at) : 0.0, ms(own),
-      ms(first), ms(handling), CountsText(s.TotalExits()), ms(other));
+      ms(at),
+      at > absl::ZeroDuration() ? 100 * absl::FDivDuration(own, at) : 0.0,
+      ms(own), ms(first), ms(handling), CountsText(s.TotalExits()), ms(other));
 }
 
 std::string FormatStatsTable(const VmStats& s, const std::string& when) {

@@ -81,11 +81,11 @@ TEST(StatsTest, BootShare) {
   s.vcpus[0].handling = absl::Milliseconds(20);
   s.vcpus[1].handling = absl::Milliseconds(5);
   s.other_threads_cpu = absl::Microseconds(10750);
-  EXPECT_EQ(FormatBootShare(s, absl::Milliseconds(1000)),
-            "microvm's share of the 1000.000 ms: 4.00% (40.000 ms): to the "
-            "first instruction 4.250 ms, exits handled 25.000 ms (exits 43 "
-            "(KVM_EXIT_MMIO 33, KVM_EXIT_IO 10)), other threads' CPU "
-            "10.750 ms");
+  const std::string share =
+      "microvm's share of the 1000.000 ms: 4.00% (40.000 ms): to the first "
+      "instruction 4.250 ms, exits handled 25.000 ms (exits 43 "
+      "(KVM_EXIT_MMIO 33, KVM_EXIT_IO 10)), other threads' CPU 10.750 ms";
+  EXPECT_EQ(FormatBootShare(s, absl::Milliseconds(1000)), share);
   const std::string t = FormatStatsTable(s, "at exit");
   EXPECT_THAT(t, HasSubstr("microvm: stats: vCPU 0: 0.250 s CPU (0.020 s of "
                            "it handling exits), exits 13"));
@@ -99,11 +99,7 @@ TEST(StatsTest, BootShare) {
   // After a restart the times count from this boot's start.
   s.boot_start = absl::Milliseconds(500);
   s.first_instruction = absl::Microseconds(504250);
-  EXPECT_EQ(FormatBootShare(s, absl::Milliseconds(1500)),
-            "microvm's share of the 1000.000 ms: 4.00% (40.000 ms): to the "
-            "first instruction 4.250 ms, exits handled 25.000 ms (exits 43 "
-            "(KVM_EXIT_MMIO 33, KVM_EXIT_IO 10)), other threads' CPU "
-            "10.750 ms");
+  EXPECT_EQ(FormatBootShare(s, absl::Milliseconds(1500)), share);
   // Not timed (no --boot_timer): no share, and it says why.
   s.vcpus[1].handling.reset();
   EXPECT_THAT(FormatBootShare(s, absl::Milliseconds(1000)),

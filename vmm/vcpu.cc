@@ -125,12 +125,13 @@ void VcpuThread::Loop() {
   sigemptyset(&set);
   sigaddset(&set, KickSignal());
   ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-  // "vcpu<N>" in ps -L, top -H and /proc/PID/task/*/comm (bench/ counts the
-  // wake-ups of every other thread). Named by itself: naming another thread
-  // opens a /proc file, which the sandbox does not allow once the guest runs.
+  // Published for cpu_time(), which other threads call.
   if (::pthread_getcpuclockid(::pthread_self(), &cpu_clock_) == 0) {
     has_cpu_clock_.store(true, std::memory_order_release);
   }
+  // "vcpu<N>" in ps -L, top -H and /proc/PID/task/*/comm (bench/ counts the
+  // wake-ups of every other thread). Named by itself: naming another thread
+  // opens a /proc file, which the sandbox does not allow once the guest runs.
   const std::string name = absl::StrCat("vcpu", vcpu_->id());
   (void)::pthread_setname_np(::pthread_self(), name.c_str());
   if (affinity_.has_value()) {
